@@ -1,0 +1,77 @@
+/// The query string of a request, decoded once and kept in both forms: decoded (to read `X-Amz-*`
+/// values) and encoded per SigV4 (to build the canonical query).
+package struct QueryParameters: Sendable {
+    package struct Parameter: Sendable {
+        /// Decoded name and value.
+        package var name: String
+        package var value: String
+        /// SigV4-encoded name and value, as they appear in the canonical query.
+        package var encodedName: [UInt8]
+        package var encodedValue: [UInt8]
+    }
+
+    package private(set) var parameters: [Parameter]
+
+    /// Parses a raw query (`a=1&b&c=`). A name without `=` has an empty value, as S3 reads
+    /// sub-resources such as `?lifecycle`. Empty segments (`a=1&&b=2`) carry nothing and are skipped.
+    /// Returns `nil` when an escape is malformed.
+    package init?(rawQuery: Substring) {
+        parameters = []
+        if rawQuery.isEmpty { return }
+        for segment in rawQuery.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let nameBytes: Substring.UTF8View.SubSequence
+            let valueBytes: Substring.UTF8View.SubSequence
+            if let eq = segment.firstIndex(of: UInt8(ascii: "=")) {
+                nameBytes = segment[..<eq]
+                valueBytes = segment[segment.index(after: eq)...]
+            } else {
+                nameBytes = segment
+                valueBytes = segment[segment.endIndex...]
+            }
+            guard let name = URIEncoding.decodeQueryComponent(Substring(nameBytes).utf8),
+                let value = URIEncoding.decodeQueryComponent(Substring(valueBytes).utf8)
+            else { return nil }
+            parameters.append(
+                Parameter(
+                    name: String(decoding: name, as: UTF8.self),
+                    value: String(decoding: value, as: UTF8.self),
+                    encodedName: URIEncoding.encode(name),
+                    encodedValue: URIEncoding.encode(value)
+                )
+            )
+        }
+    }
+
+    /// The first decoded value of the parameter with exactly this name (query names are case-sensitive).
+    package func value(_ name: String) -> String? {
+        parameters.first { $0.name == name }?.value
+    }
+
+    package func contains(_ name: String) -> Bool {
+        parameters.contains { $0.name == name }
+    }
+
+    /// How many parameters carry this exact name.
+    package func count(of name: String) -> Int {
+        parameters.reduce(0) { $0 + ($1.name == name ? 1 : 0) }
+    }
+
+    /// Appends the canonical query: pairs sorted by encoded name, then encoded value, joined by `&`,
+    /// leaving out the parameter named `excluded` (the signature itself, in the presigned form).
+    package func appendCanonical(excluding excluded: String?, to out: inout [UInt8]) {
+        var included = parameters
+        if let excluded {
+            included.removeAll { $0.name == excluded }
+        }
+        included.sort { a, b in
+            if a.encodedName != b.encodedName { return a.encodedName.lexicographicallyPrecedes(b.encodedName) }
+            return a.encodedValue.lexicographicallyPrecedes(b.encodedValue)
+        }
+        for (i, p) in included.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: "&")) }
+            out.append(contentsOf: p.encodedName)
+            out.append(UInt8(ascii: "="))
+            out.append(contentsOf: p.encodedValue)
+        }
+    }
+}

@@ -1,0 +1,320 @@
+import Crypto
+
+/// Decides, for one S3 request head, whether it is authentic, the way AWS S3 decides.
+///
+/// Pure: no I/O, no clock of its own. Give it the head as it arrived and the current time; it returns
+/// who signed the request and what the body must still satisfy, or the `S3Error` S3 would answer.
+///
+/// ```swift
+/// let verifier = SigV4Verifier(
+///     configuration: .init(regions: ["us-east-1"]),
+///     credentials: InMemoryCredentialStore([Credential(accessKeyId: "AK", secretAccessKey: "SECRET")])
+/// )
+/// let head = S3RequestHead(method: "GET", uri: "/bucket/key", headers: [("Host", "s3.local"), …])
+/// let auth = try verifier.authenticate(head, now: .now)
+/// ```
+public struct SigV4Verifier: Sendable {
+    /// What the verifier accepts. Defaults follow AWS S3.
+    public struct Configuration: Sendable {
+        /// The regions this endpoint serves; the first one is named in errors. A credential scope with any
+        /// other region is refused.
+        public var regions: [String]
+        /// The service name the credential scope must carry.
+        public var service: String
+        /// How far a header-signed request's time may be from now, and a presigned URL's start in the
+        /// future (seconds). S3: 15 minutes.
+        public var maxClockSkew: Int64
+        /// The largest `X-Amz-Expires` accepted (seconds). S3: 7 days.
+        public var maxPresignedExpiry: Int64
+
+        public init(
+            regions: [String] = ["us-east-1"],
+            service: String = "s3",
+            maxClockSkew: Int64 = 900,
+            maxPresignedExpiry: Int64 = 604_800
+        ) {
+            self.regions = regions
+            self.service = service
+            self.maxClockSkew = maxClockSkew
+            self.maxPresignedExpiry = maxPresignedExpiry
+        }
+    }
+
+    public let configuration: Configuration
+    public let credentials: any CredentialStore
+    public let signingKeys: SigningKeyCache
+
+    public init(
+        configuration: Configuration = .init(),
+        credentials: any CredentialStore,
+        signingKeys: SigningKeyCache = SigningKeyCache()
+    ) {
+        self.configuration = configuration
+        self.credentials = credentials
+        self.signingKeys = signingKeys
+    }
+
+    /// Authenticates a request head at time `now` (seconds since 1970).
+    ///
+    /// - Throws: the `S3Error` S3 answers: `AccessDenied` for an anonymous request.
+    public func authenticate(_ head: S3RequestHead, now: Int64) throws(S3Error) -> AuthenticatedRequest {
+        guard let query = QueryParameters(rawQuery: head.rawQuery) else { throw CanonicalRequest.invalidURI }
+
+        let signed: SignedRequest
+        switch try SignedRequest.mechanism(headers: head.headers, query: query) {
+        case .anonymous:
+            throw S3Error(.accessDenied, "Access Denied")
+        case .unsupportedHeader:
+            throw S3Error(
+                .invalidRequest,
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+            )
+        case .sigV4Header(let authorization):
+            signed = try SignedRequest.parseHeader(authorization: authorization, headers: head.headers)
+        case .sigV4Query:
+            signed = try SignedRequest.parseQuery(query, maxExpires: configuration.maxPresignedExpiry)
+        }
+
+        try checkScope(signed)
+        try checkTime(signed, now: now)
+
+        guard let credential = credentials.credential(forAccessKeyId: signed.accessKeyId) else {
+            throw S3Error(
+                .invalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+                details: [S3Error.Detail("AWSAccessKeyId", signed.accessKeyId)]
+            )
+        }
+        try checkSecurityToken(signed, credential: credential)
+
+        guard signed.signedHeaders.contains("host") else {
+            throw signed.form == .header
+                ? SignedRequest.malformedHeader("the SignedHeaders must include host.")
+                : SignedRequest.queryError("X-Amz-SignedHeaders must include host.")
+        }
+        let (payloadHash, payload) = try payloadRule(signed, head: head, query: query)
+        try checkUnsignedAmzHeaders(signed, head: head)
+
+        let canonical = try CanonicalRequest.build(
+            method: head.method,
+            rawPath: head.rawPath,
+            query: query,
+            excludingQueryParameter: signed.form == .presigned ? "X-Amz-Signature" : nil,
+            headers: head.headers,
+            signedHeaders: signed.signedHeaders,
+            payloadHash: payloadHash
+        )
+        let stringToSign = CanonicalRequest.stringToSign(
+            canonicalRequest: canonical.bytes,
+            timestamp: signed.timestamp,
+            scope: signed.scope
+        )
+        let key = signingKeys.key(
+            secretAccessKey: credential.secretAccessKey,
+            date: signed.scope.date,
+            region: signed.scope.region,
+            service: signed.scope.service
+        )
+        let expected = Hex.encode(key.sign(stringToSign))
+        // A signed header the request lacks would canonicalize as empty; S3 refuses it as a mismatch, and so
+        // do we, even if the signer had signed an empty value.
+        guard canonical.missingHeaders.isEmpty, constantTimeEquals(expected.utf8, signed.signature.utf8) else {
+            throw signatureMismatch(signed, canonical: canonical, stringToSign: stringToSign)
+        }
+
+        return AuthenticatedRequest(
+            form: signed.form,
+            accessKeyId: signed.accessKeyId,
+            scope: signed.scope,
+            time: signed.time,
+            timestamp: signed.timestamp,
+            signedHeaders: signed.signedHeaders,
+            contentTypeBound: signed.signedHeaders.contains("content-type"),
+            signature: expected,
+            payload: payload,
+            payloadHash: payloadHash,
+            signingKey: key
+        )
+    }
+
+    // MARK: - Rules
+
+    private func checkScope(_ signed: SignedRequest) throws(S3Error) {
+        let scope = signed.scope
+        let header = signed.form == .header
+        func fail(_ detail: String, details: [S3Error.Detail] = []) -> S3Error {
+            header
+                ? S3Error(.authorizationHeaderMalformed, "The authorization header is malformed; " + detail, details: details)
+                : S3Error(.authorizationQueryParametersError, "Error parsing the X-Amz-Credential parameter; " + detail, details: details)
+        }
+        guard scope.terminator == "aws4_request" else {
+            throw fail("incorrect terminal \"\(scope.terminator)\". This endpoint uses \"aws4_request\".")
+        }
+        guard scope.service == configuration.service else {
+            throw fail("incorrect service \"\(scope.service)\". This endpoint belongs to \"\(configuration.service)\".")
+        }
+        guard configuration.regions.contains(scope.region) else {
+            let expected = configuration.regions.first ?? ""
+            throw fail(
+                "the region '\(scope.region)' is wrong; expecting '\(expected)'",
+                details: [S3Error.Detail("Region", expected)]
+            )
+        }
+        guard signed.timestamp.utf8.prefix(8).elementsEqual(scope.date.utf8) else {
+            throw header
+                ? SignedRequest.malformedHeader("Invalid credential date. Date is not the same as X-Amz-Date.")
+                : SignedRequest.queryError(
+                    "Invalid credential date \"\(scope.date)\". This date is not the same as X-Amz-Date: "
+                        + "\"\(signed.timestamp.prefix(8))\"."
+                )
+        }
+    }
+
+    private func checkTime(_ signed: SignedRequest, now: Int64) throws(S3Error) {
+        let skew = configuration.maxClockSkew
+        switch signed.form {
+        case .header:
+            if abs(signed.time - now) > skew {
+                throw S3Error(
+                    .requestTimeTooSkewed,
+                    "The difference between the request time and the current time is too large.",
+                    details: [
+                        S3Error.Detail("RequestTime", signed.rawTime),
+                        S3Error.Detail("ServerTime", AmzTime.formatExtended(now)),
+                        S3Error.Detail("MaxAllowedSkewMilliseconds", String(skew * 1000)),
+                    ]
+                )
+            }
+        case .presigned:
+            if signed.time - now > skew {
+                throw S3Error(.accessDenied, "Request is not valid yet")
+            }
+            let expires = signed.expires ?? 0
+            if now > signed.time + expires {
+                throw S3Error(
+                    .accessDenied,
+                    "Request has expired",
+                    details: [
+                        S3Error.Detail("X-Amz-Expires", String(expires)),
+                        S3Error.Detail("Expires", AmzTime.formatExtended(signed.time + expires)),
+                        S3Error.Detail("ServerTime", AmzTime.formatExtended(now)),
+                    ]
+                )
+            }
+        }
+    }
+
+    private func checkSecurityToken(_ signed: SignedRequest, credential: Credential) throws(S3Error) {
+        switch (credential.sessionToken, signed.securityToken) {
+        case (nil, nil):
+            return
+        case (.some, nil):
+            throw S3Error(
+                .missingSecurityHeader,
+                "Your request was missing a required header",
+                details: [
+                    S3Error.Detail(
+                        "MissingHeaderName",
+                        signed.form == .header ? "x-amz-security-token" : "X-Amz-Security-Token"
+                    )
+                ]
+            )
+        case (.some(let expected), .some(let provided)):
+            if constantTimeEquals(expected.utf8, provided.utf8) { return }
+            throw S3Error(.invalidToken, "The provided token is malformed or otherwise invalid.")
+        case (nil, .some):
+            throw S3Error(.invalidToken, "The provided token is malformed or otherwise invalid.")
+        }
+    }
+
+    /// The payload line of the canonical request and the rule it sets for the body.
+    private func payloadRule(
+        _ signed: SignedRequest,
+        head: S3RequestHead,
+        query: QueryParameters
+    ) throws(S3Error) -> (String, PayloadRule) {
+        let value: String
+        switch signed.form {
+        case .header:
+            let values = head.values(of: "x-amz-content-sha256")
+            guard let first = values.first else {
+                throw S3Error(
+                    .invalidRequest,
+                    "Missing required header for this request: x-amz-content-sha256"
+                )
+            }
+            guard values.count == 1 else {
+                throw S3Error(.invalidArgument, "x-amz-content-sha256 may be specified only once.")
+            }
+            value = String(trimmingSpaces(Substring(first)))
+        case .presigned:
+            value = query.value("X-Amz-Content-Sha256") ?? "UNSIGNED-PAYLOAD"
+        }
+        if value == "UNSIGNED-PAYLOAD" {
+            return (value, .unsigned)
+        }
+        if let streaming = StreamingPayload(rawValue: value) {
+            return (value, .streaming(streaming))
+        }
+        if value.utf8.count == 64, let digest = Hex.decode(value) {
+            return (value, .sha256(digest))
+        }
+        throw S3Error(
+            .invalidArgument,
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+                + "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+            details: [S3Error.Detail("ArgumentName", "x-amz-content-sha256"), S3Error.Detail("ArgumentValue", value)]
+        )
+    }
+
+    /// Every `x-amz-*` header present must be signed: otherwise whoever holds a presigned URL (or replays a
+    /// signed request) could add tagging, ACLs, metadata or storage options the signer never granted.
+    private func checkUnsignedAmzHeaders(_ signed: SignedRequest, head: S3RequestHead) throws(S3Error) {
+        var unsigned: [String] = []
+        for header in head.headers {
+            let name = asciiLowercased(header.name)
+            guard name.hasPrefix("x-amz-") else { continue }
+            if !signed.signedHeaders.contains(name) && !unsigned.contains(name) {
+                unsigned.append(name)
+            }
+        }
+        if !unsigned.isEmpty {
+            throw S3Error(
+                .accessDenied,
+                "There were headers present in the request which were not signed",
+                details: [S3Error.Detail("HeadersNotSigned", unsigned.joined(separator: ", "))]
+            )
+        }
+    }
+
+    private func signatureMismatch(
+        _ signed: SignedRequest,
+        canonical: CanonicalRequest.Built,
+        stringToSign: [UInt8]
+    ) -> S3Error {
+        var details = [
+            S3Error.Detail("AWSAccessKeyId", signed.accessKeyId),
+            S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
+            S3Error.Detail("SignatureProvided", signed.signature),
+            S3Error.Detail("StringToSignBytes", Hex.spaced(stringToSign)),
+            S3Error.Detail("CanonicalRequest", canonical.text),
+            S3Error.Detail("CanonicalRequestBytes", Hex.spaced(canonical.bytes)),
+        ]
+        if !canonical.missingHeaders.isEmpty {
+            details.append(S3Error.Detail("SignedHeadersMissing", canonical.missingHeaders.joined(separator: ", ")))
+        }
+        return S3Error(
+            .signatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. "
+                + "Check your key and signing method.",
+            details: details
+        )
+    }
+}
+
+extension SigV4Verifier {
+    /// Authenticates a request head at a `Date`-like instant given as seconds since 1970 with a fraction.
+    public func authenticate(_ head: S3RequestHead, now: Double) throws(S3Error) -> AuthenticatedRequest {
+        try authenticate(head, now: Int64(now.rounded(.down)))
+    }
+}

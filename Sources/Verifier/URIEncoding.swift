@@ -1,0 +1,88 @@
+/// Percent-encoding as SigV4 defines it for S3: every byte except the RFC 3986 unreserved characters
+/// (`A-Z a-z 0-9 - _ . ~`) becomes `%XY` with upper-case hex.
+package enum URIEncoding {
+    @inline(__always)
+    package static func isUnreserved(_ c: UInt8) -> Bool {
+        (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39)
+            || c == 0x2D || c == 0x5F || c == 0x2E || c == 0x7E
+    }
+
+    private static let upperHex: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    @inline(__always)
+    package static func appendEncoded(_ c: UInt8, to out: inout [UInt8]) {
+        if isUnreserved(c) {
+            out.append(c)
+        } else {
+            out.append(0x25)
+            out.append(upperHex[Int(c >> 4)])
+            out.append(upperHex[Int(c & 0x0F)])
+        }
+    }
+
+    @inline(__always)
+    package static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x41...0x46: c - 0x41 + 10
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
+
+    /// Appends the canonical URI of a raw request path: each byte encoded once, `/` kept as the
+    /// separator, percent-escapes decoded first so that `$` and `%24` both become `%24`. An escaped
+    /// slash (`%2F`) stays `%2F`: it is part of a key, not a separator. Nothing is normalized: `//`,
+    /// `./` and `../` stay as sent, because S3 keys may contain them.
+    ///
+    /// Returns `false` for a malformed escape (`%` not followed by two hex digits): such a path has no
+    /// unambiguous meaning, and a backend might read it differently from the verifier.
+    package static func appendCanonicalPath(_ path: Substring, to out: inout [UInt8]) -> Bool {
+        var utf8 = path.utf8[...]
+        if utf8.isEmpty {
+            out.append(0x2F)
+            return true
+        }
+        while let c = utf8.popFirst() {
+            if c == 0x25 {
+                guard let h = utf8.popFirst(), let l = utf8.popFirst(), let hv = hexValue(h), let lv = hexValue(l)
+                else { return false }
+                appendEncoded(hv << 4 | lv, to: &out)
+            } else if c == 0x2F {
+                out.append(c)
+            } else {
+                appendEncoded(c, to: &out)
+            }
+        }
+        return true
+    }
+
+    /// Decodes a query component: `%XY` escapes, and `+` as a space (form encoding, as S3 reads a query).
+    /// Returns `nil` for a malformed escape.
+    package static func decodeQueryComponent(_ s: Substring.UTF8View) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.count)
+        var it = s[...]
+        while let c = it.popFirst() {
+            switch c {
+            case 0x25:
+                guard let h = it.popFirst(), let l = it.popFirst(), let hv = hexValue(h), let lv = hexValue(l)
+                else { return nil }
+                out.append(hv << 4 | lv)
+            case 0x2B:
+                out.append(0x20)
+            default:
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// Encodes decoded bytes for the canonical query.
+    package static func encode(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for b in bytes { appendEncoded(b, to: &out) }
+        return out
+    }
+}
