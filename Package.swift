@@ -25,6 +25,7 @@ let package = Package(
             name: "Proxy",
             dependencies: [
                 "Verifier",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
