@@ -43,7 +43,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "VerifierBench",
-            dependencies: ["Verifier"],
+            dependencies: ["Verifier", .product(name: "Crypto", package: "swift-crypto")],
             path: "bench/VerifierBench"
         ),
         .testTarget(

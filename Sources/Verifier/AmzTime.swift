@@ -4,8 +4,12 @@
 /// the signature itself. Only the fixed formats S3 accepts are parsed.
 package enum AmzTime {
     /// Parses the ISO 8601 basic form `20130524T000000Z`.
-    package static func parseBasic(_ text: some StringProtocol) -> Int64? {
-        let b = Array(text.utf8)
+    package static func parseBasic(_ text: String) -> Int64? { parseBasic(text.utf8[...]) }
+
+    /// Parses the ISO 8601 basic form `20130524T000000Z`.
+    package static func parseBasic(_ text: Substring.UTF8View) -> Int64? {
+        guard text.count == 16 else { return nil }
+        let b = Array(text)
         guard b.count == 16, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "Z") else { return nil }
         guard let year = digits(b, 0, 4), let month = digits(b, 4, 2), let day = digits(b, 6, 2),
             let hour = digits(b, 9, 2), let minute = digits(b, 11, 2), let second = digits(b, 13, 2)
@@ -14,8 +18,8 @@ package enum AmzTime {
     }
 
     /// Parses the IMF-fixdate form of the `Date` header, `Fri, 24 May 2013 00:00:00 GMT`.
-    package static func parseHTTPDate(_ text: some StringProtocol) -> Int64? {
-        let b = Array(text.utf8)
+    package static func parseHTTPDate(_ text: Substring.UTF8View) -> Int64? {
+        let b = Array(text)
         guard b.count == 29, b[3] == UInt8(ascii: ","), b[4] == 0x20, b[7] == 0x20, b[11] == 0x20,
             b[16] == 0x20, b[19] == UInt8(ascii: ":"), b[22] == UInt8(ascii: ":"), b[25] == 0x20,
             b[26] == UInt8(ascii: "G"), b[27] == UInt8(ascii: "M"), b[28] == UInt8(ascii: "T")

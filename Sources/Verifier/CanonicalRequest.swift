@@ -43,7 +43,7 @@ public enum CanonicalRequest {
             rawPath: rawPath,
             query: query,
             excludingQueryParameter: excludingQueryParameter,
-            headers: headers,
+            headers: RequestHeaders(headers),
             signedHeaders: signedHeaders,
             payloadHash: payloadHash
         )
@@ -54,7 +54,7 @@ public enum CanonicalRequest {
         rawPath: Substring,
         query: QueryParameters,
         excludingQueryParameter: String?,
-        headers: [(name: String, value: String)],
+        headers: RequestHeaders,
         signedHeaders: [String],
         payloadHash: String
     ) throws(S3Error) -> Built {
@@ -67,16 +67,15 @@ public enum CanonicalRequest {
         query.appendCanonical(excluding: excludingQueryParameter, to: &out)
         out.append(0x0A)
 
-        let lowercasedNames = headers.map { asciiLowercased($0.name) }
         var missing: [String] = []
         for name in signedHeaders {
             out.append(contentsOf: name.utf8)
             out.append(UInt8(ascii: ":"))
             var found = false
-            for (i, header) in headers.enumerated() where lowercasedNames[i] == name {
+            for i in headers.names.indices where headers.names[i] == name {
                 if found { out.append(UInt8(ascii: ",")) }
                 found = true
-                appendFoldedValue(header.value, to: &out)
+                appendFoldedValue(headers.values[i], to: &out)
             }
             if !found { missing.append(name) }
             out.append(0x0A)
@@ -99,9 +98,15 @@ public enum CanonicalRequest {
         out.append(0x0A)
         out.append(contentsOf: timestamp.utf8)
         out.append(0x0A)
-        out.append(contentsOf: scope.description.utf8)
+        out.append(contentsOf: scope.date.utf8)
+        out.append(UInt8(ascii: "/"))
+        out.append(contentsOf: scope.region.utf8)
+        out.append(UInt8(ascii: "/"))
+        out.append(contentsOf: scope.service.utf8)
+        out.append(UInt8(ascii: "/"))
+        out.append(contentsOf: scope.terminator.utf8)
         out.append(0x0A)
-        out.append(contentsOf: Hex.encode(SHA256.hash(data: canonicalRequest)).utf8)
+        Hex.append(SHA256.hash(data: canonicalRequest), to: &out)
         return out
     }
 
@@ -109,16 +114,19 @@ public enum CanonicalRequest {
     /// breaks count as whitespace, so an obsolete folded header reads as its lines joined by spaces (the
     /// behaviour of the current AWS test suite and of botocore).
     private static func appendFoldedValue(_ value: String, to out: inout [UInt8]) {
-        var pendingSpace = false
-        var wroteAny = false
-        for c in value.utf8 {
-            if c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D {
-                pendingSpace = wroteAny
-            } else {
-                if pendingSpace { out.append(0x20) }
-                pendingSpace = false
-                wroteAny = true
-                out.append(c)
+        var value = value
+        value.withUTF8 { bytes in
+            var pendingSpace = false
+            var wroteAny = false
+            for c in bytes {
+                if c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D {
+                    pendingSpace = wroteAny
+                } else {
+                    if pendingSpace { out.append(0x20) }
+                    pendingSpace = false
+                    wroteAny = true
+                    out.append(c)
+                }
             }
         }
     }

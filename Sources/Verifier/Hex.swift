@@ -5,11 +5,18 @@ package enum Hex {
     package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(64)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
-        }
+        append(bytes, to: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the lower-case hex digits of `bytes`.
+    package static func append(_ bytes: some Sequence<UInt8>, to out: inout [UInt8]) {
+        digits.withUnsafeBufferPointer { digits in
+            for b in bytes {
+                out.append(digits[Int(b >> 4)])
+                out.append(digits[Int(b & 0x0F)])
+            }
+        }
     }
 
     /// Decodes hex (either case); `nil` if any character is not a hex digit or the length is odd.
@@ -47,4 +54,17 @@ public func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection
         difference |= x ^ y
     }
     return difference == 0
+}
+
+/// `constantTimeEquals` for two contiguous buffers, the fast path used per request.
+package func constantTimeEquals(_ a: [UInt8], _ b: String) -> Bool {
+    var b = b
+    return b.withUTF8 { b in
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<a.count {
+            difference |= a[i] ^ b[i]
+        }
+        return difference == 0
+    }
 }

@@ -18,28 +18,36 @@ package struct QueryParameters: Sendable {
     package init?(rawQuery: Substring) {
         parameters = []
         if rawQuery.isEmpty { return }
-        for segment in rawQuery.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let nameBytes: Substring.UTF8View.SubSequence
-            let valueBytes: Substring.UTF8View.SubSequence
-            if let eq = segment.firstIndex(of: UInt8(ascii: "=")) {
-                nameBytes = segment[..<eq]
-                valueBytes = segment[segment.index(after: eq)...]
-            } else {
-                nameBytes = segment
-                valueBytes = segment[segment.endIndex...]
+        var raw = rawQuery
+        let parsed: [Parameter]? = raw.withUTF8 { bytes in
+            var parameters: [Parameter] = []
+            var start = 0
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: "&") { end += 1 }
+                if end > start {
+                    var eq = start
+                    while eq < end, bytes[eq] != UInt8(ascii: "=") { eq += 1 }
+                    let nameBytes = UnsafeBufferPointer(rebasing: bytes[start..<eq])
+                    let valueBytes = eq < end ? UnsafeBufferPointer(rebasing: bytes[(eq + 1)..<end]) : UnsafeBufferPointer(rebasing: bytes[end..<end])
+                    guard let name = URIEncoding.decodeQueryComponent(nameBytes),
+                        let value = URIEncoding.decodeQueryComponent(valueBytes)
+                    else { return nil }
+                    parameters.append(
+                        Parameter(
+                            name: String(decoding: name, as: UTF8.self),
+                            value: String(decoding: value, as: UTF8.self),
+                            encodedName: URIEncoding.encode(name),
+                            encodedValue: URIEncoding.encode(value)
+                        )
+                    )
+                }
+                start = end + 1
             }
-            guard let name = URIEncoding.decodeQueryComponent(Substring(nameBytes).utf8),
-                let value = URIEncoding.decodeQueryComponent(Substring(valueBytes).utf8)
-            else { return nil }
-            parameters.append(
-                Parameter(
-                    name: String(decoding: name, as: UTF8.self),
-                    value: String(decoding: value, as: UTF8.self),
-                    encodedName: URIEncoding.encode(name),
-                    encodedValue: URIEncoding.encode(value)
-                )
-            )
+            return parameters
         }
+        guard let parsed else { return nil }
+        parameters = parsed
     }
 
     /// The first decoded value of the parameter with exactly this name (query names are case-sensitive).

@@ -59,18 +59,19 @@ public struct SigV4Verifier: Sendable {
     /// - Throws: the `S3Error` S3 answers: `AccessDenied` for an anonymous request.
     public func authenticate(_ head: S3RequestHead, now: Int64) throws(S3Error) -> AuthenticatedRequest {
         guard let query = QueryParameters(rawQuery: head.rawQuery) else { throw CanonicalRequest.invalidURI }
+        let headers = RequestHeaders(head.headers)
 
         let signed: SignedRequest
-        switch try SignedRequest.mechanism(headers: head.headers, query: query) {
+        switch try SignedRequest.mechanism(headers: headers, query: query) {
         case .anonymous:
             throw S3Error(.accessDenied, "Access Denied")
-        case .unsupportedHeader:
+        case .unsupported:
             throw S3Error(
                 .invalidRequest,
                 "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
             )
-        case .sigV4Header(let authorization):
-            signed = try SignedRequest.parseHeader(authorization: authorization, headers: head.headers)
+        case .sigV4Header(let components):
+            signed = try SignedRequest.parseHeader(components: components, headers: headers)
         case .sigV4Query:
             signed = try SignedRequest.parseQuery(query, maxExpires: configuration.maxPresignedExpiry)
         }
@@ -92,15 +93,15 @@ public struct SigV4Verifier: Sendable {
                 ? SignedRequest.malformedHeader("the SignedHeaders must include host.")
                 : SignedRequest.queryError("X-Amz-SignedHeaders must include host.")
         }
-        let (payloadHash, payload) = try payloadRule(signed, head: head, query: query)
-        try checkUnsignedAmzHeaders(signed, head: head)
+        let (payloadHash, payload) = try payloadRule(signed, headers: headers, query: query)
+        try checkUnsignedAmzHeaders(signed, headers: headers)
 
         let canonical = try CanonicalRequest.build(
             method: head.method,
             rawPath: head.rawPath,
             query: query,
             excludingQueryParameter: signed.form == .presigned ? "X-Amz-Signature" : nil,
-            headers: head.headers,
+            headers: headers,
             signedHeaders: signed.signedHeaders,
             payloadHash: payloadHash
         )
@@ -115,10 +116,12 @@ public struct SigV4Verifier: Sendable {
             region: signed.scope.region,
             service: signed.scope.service
         )
-        let expected = Hex.encode(key.sign(stringToSign))
+        var expected: [UInt8] = []
+        expected.reserveCapacity(64)
+        Hex.append(key.sign(stringToSign), to: &expected)
         // A signed header the request lacks would canonicalize as empty; S3 refuses it as a mismatch, and so
         // do we, even if the signer had signed an empty value.
-        guard canonical.missingHeaders.isEmpty, constantTimeEquals(expected.utf8, signed.signature.utf8) else {
+        guard canonical.missingHeaders.isEmpty, constantTimeEquals(expected, signed.signature) else {
             throw signatureMismatch(signed, canonical: canonical, stringToSign: stringToSign)
         }
 
@@ -130,7 +133,7 @@ public struct SigV4Verifier: Sendable {
             timestamp: signed.timestamp,
             signedHeaders: signed.signedHeaders,
             contentTypeBound: signed.signedHeaders.contains("content-type"),
-            signature: expected,
+            signature: signed.signature,
             payload: payload,
             payloadHash: payloadHash,
             signingKey: key
@@ -230,23 +233,22 @@ public struct SigV4Verifier: Sendable {
     /// The payload line of the canonical request and the rule it sets for the body.
     private func payloadRule(
         _ signed: SignedRequest,
-        head: S3RequestHead,
+        headers: RequestHeaders,
         query: QueryParameters
     ) throws(S3Error) -> (String, PayloadRule) {
         let value: String
         switch signed.form {
         case .header:
-            let values = head.values(of: "x-amz-content-sha256")
-            guard let first = values.first else {
+            guard let first = headers.first("x-amz-content-sha256") else {
                 throw S3Error(
                     .invalidRequest,
                     "Missing required header for this request: x-amz-content-sha256"
                 )
             }
-            guard values.count == 1 else {
+            guard headers.count("x-amz-content-sha256") == 1 else {
                 throw S3Error(.invalidArgument, "x-amz-content-sha256 may be specified only once.")
             }
-            value = String(trimmingSpaces(Substring(first)))
+            value = String(Substring(first.utf8[...].trimmingSpaces))
         case .presigned:
             value = query.value("X-Amz-Content-Sha256") ?? "UNSIGNED-PAYLOAD"
         }
@@ -269,11 +271,10 @@ public struct SigV4Verifier: Sendable {
 
     /// Every `x-amz-*` header present must be signed: otherwise whoever holds a presigned URL (or replays a
     /// signed request) could add tagging, ACLs, metadata or storage options the signer never granted.
-    private func checkUnsignedAmzHeaders(_ signed: SignedRequest, head: S3RequestHead) throws(S3Error) {
+    private func checkUnsignedAmzHeaders(_ signed: SignedRequest, headers: RequestHeaders) throws(S3Error) {
         var unsigned: [String] = []
-        for header in head.headers {
-            let name = asciiLowercased(header.name)
-            guard name.hasPrefix("x-amz-") else { continue }
+        for name in headers.names {
+            guard name.utf8.starts(with: "x-amz-".utf8) else { continue }
             if !signed.signedHeaders.contains(name) && !unsigned.contains(name) {
                 unsigned.append(name)
             }

@@ -36,19 +36,17 @@ extension SignedRequest {
     /// Which auth mechanism a request uses, before anything is parsed.
     enum Mechanism {
         case anonymous
-        case sigV4Header(String)
+        case sigV4Header(Substring)
         case sigV4Query
-        case unsupportedHeader
+        case unsupported
     }
 
-    static func mechanism(headers: [(name: String, value: String)], query: QueryParameters) throws(S3Error) -> Mechanism {
-        var authorization: String?
-        for header in headers where asciiCaseInsensitiveEquals(header.name, "authorization") {
-            guard authorization == nil else {
-                throw S3Error(.invalidArgument, "Only one Authorization header may be specified.")
-            }
-            authorization = header.value
+    static func mechanism(headers: RequestHeaders, query: QueryParameters) throws(S3Error) -> Mechanism {
+        let authorizationCount = headers.count("authorization")
+        if authorizationCount > 1 {
+            throw S3Error(.invalidArgument, "Only one Authorization header may be specified.")
         }
+        let authorization = authorizationCount == 1 ? headers.first("authorization") : nil
         let hasQueryAuth = query.contains("X-Amz-Algorithm") || query.contains("X-Amz-Signature")
             || query.contains("X-Amz-Credential")
         let hasV2QueryAuth = query.contains("AWSAccessKeyId") || query.contains("Signature")
@@ -61,73 +59,88 @@ extension SignedRequest {
             )
         }
         if let authorization {
-            let trimmed = trimmingSpaces(Substring(authorization))
-            if trimmed.hasPrefix(algorithm + " ") || trimmed == algorithm {
-                return .sigV4Header(String(trimmed))
+            let trimmed = authorization.utf8[...].trimmingSpaces
+            let algorithmLength = algorithm.utf8.count
+            if trimmed.starts(with: algorithm.utf8),
+                trimmed.count == algorithmLength
+                    || trimmed[trimmed.index(trimmed.startIndex, offsetBy: algorithmLength)] == 0x20
+            {
+                return .sigV4Header(Substring(trimmed.dropFirst(algorithmLength)))
             }
-            return .unsupportedHeader
+            return .unsupported
         }
         if hasQueryAuth { return .sigV4Query }
-        if hasV2QueryAuth { return .unsupportedHeader }
+        if hasV2QueryAuth { return .unsupported }
         return .anonymous
     }
 
-    /// Parses `AWS4-HMAC-SHA256 Credential=AK/date/region/service/aws4_request, SignedHeaders=a;b, Signature=hex`.
-    /// Components may be separated by `,` with or without spaces, in any order.
-    static func parseHeader(
-        authorization: String,
-        headers: [(name: String, value: String)]
-    ) throws(S3Error) -> SignedRequest {
-        let rest = authorization.dropFirst(algorithm.count)
-        var credential: Substring?
-        var signedHeaders: Substring?
-        var signature: Substring?
-        for component in rest.split(separator: ",", omittingEmptySubsequences: true) {
-            let part = trimmingSpaces(component)
-            if part.isEmpty { continue }
-            guard let eq = part.firstIndex(of: "=") else {
-                throw malformedHeader("the authorization component \"\(part)\" is malformed.")
+    /// Parses what follows `AWS4-HMAC-SHA256 `: `Credential=AK/date/region/service/aws4_request,
+    /// SignedHeaders=a;b, Signature=hex`. Components may be separated by `,` with or without spaces, in
+    /// any order; each must appear exactly once.
+    static func parseHeader(components: Substring, headers: RequestHeaders) throws(S3Error) -> SignedRequest {
+        var components = components
+        let parsed = components.withUTF8 { bytes -> Result<(String, CredentialScope, [String], String), S3Error> in
+            var credential: Range<Int>?
+            var signedHeaders: Range<Int>?
+            var signature: Range<Int>?
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: ",") { end += 1 }
+                let part = trimmed(bytes, start..<end)
+                start = end + 1
+                if part.isEmpty { continue }
+                guard let eq = part.first(where: { bytes[$0] == UInt8(ascii: "=") }) else {
+                    return .failure(malformedComponent(bytes, part))
+                }
+                let key = UnsafeBufferPointer(rebasing: bytes[part.lowerBound..<eq])
+                let value = (eq + 1)..<part.upperBound
+                if key.elementsEqual("Credential".utf8), credential == nil {
+                    credential = value
+                } else if key.elementsEqual("SignedHeaders".utf8), signedHeaders == nil {
+                    signedHeaders = value
+                } else if key.elementsEqual("Signature".utf8), signature == nil {
+                    signature = value
+                } else {
+                    return .failure(malformedComponent(bytes, part))
+                }
             }
-            let key = part[..<eq]
-            let value = part[part.index(after: eq)...]
-            switch key {
-            case "Credential" where credential == nil: credential = value
-            case "SignedHeaders" where signedHeaders == nil: signedHeaders = value
-            case "Signature" where signature == nil: signature = value
-            default:
-                throw malformedHeader("the authorization component \"\(part)\" is malformed.")
+            guard let credential, let signedHeaders, let signature else {
+                var missing: [String] = []
+                if credential == nil { missing.append("Credential") }
+                if signedHeaders == nil { missing.append("SignedHeaders") }
+                if signature == nil { missing.append("Signature") }
+                return .failure(malformedHeader("missing " + missing.joined(separator: ", ") + "."))
             }
+            guard let (accessKeyId, scope) = parseCredential(UnsafeBufferPointer(rebasing: bytes[credential])) else {
+                return .failure(
+                    malformedHeader(
+                        "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
+                    )
+                )
+            }
+            guard let names = parseSignedHeaders(UnsafeBufferPointer(rebasing: bytes[signedHeaders])) else {
+                return .failure(malformedHeader("the SignedHeaders value is mal-formed."))
+            }
+            return .success((accessKeyId, scope, names, String(decoding: bytes[signature], as: UTF8.self)))
         }
-        guard let credential, let signedHeaders, let signature else {
-            var missing: [String] = []
-            if credential == nil { missing.append("Credential") }
-            if signedHeaders == nil { missing.append("SignedHeaders") }
-            if signature == nil { missing.append("Signature") }
-            throw malformedHeader("missing " + missing.joined(separator: ", ") + ".")
-        }
-        guard let (accessKeyId, scope) = parseCredential(credential) else {
-            throw malformedHeader(
-                "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
-            )
-        }
-        guard let names = parseSignedHeaders(signedHeaders) else {
-            throw malformedHeader("the SignedHeaders value is mal-formed.")
-        }
+        let (accessKeyId, scope, names, signature) = try parsed.get()
 
         // x-amz-date wins over Date, as in every SDK.
         let timestamp: String
         let time: Int64
         let rawTime: String
-        if let amzDate = firstHeader("x-amz-date", in: headers) {
+        if let amzDate = headers.first("x-amz-date") {
             rawTime = amzDate
-            guard let t = AmzTime.parseBasic(trimmingSpaces(Substring(amzDate))) else {
+            let trimmed = amzDate.utf8[...].trimmingSpaces
+            guard let t = AmzTime.parseBasic(trimmed) else {
                 throw S3Error(.accessDenied, "AWS authentication requires a valid Date or x-amz-date header")
             }
-            timestamp = String(trimmingSpaces(Substring(amzDate)))
+            timestamp = String(Substring(trimmed))
             time = t
-        } else if let date = firstHeader("date", in: headers) {
+        } else if let date = headers.first("date") {
             rawTime = date
-            guard let t = AmzTime.parseHTTPDate(trimmingSpaces(Substring(date))) else {
+            guard let t = AmzTime.parseHTTPDate(date.utf8[...].trimmingSpaces) else {
                 throw S3Error(.accessDenied, "AWS authentication requires a valid Date or x-amz-date header")
             }
             timestamp = AmzTime.formatBasic(t)
@@ -141,12 +154,12 @@ extension SignedRequest {
             accessKeyId: accessKeyId,
             scope: scope,
             signedHeaders: names,
-            signature: String(signature),
+            signature: signature,
             timestamp: timestamp,
             time: time,
             rawTime: rawTime,
             expires: nil,
-            securityToken: firstHeader("x-amz-security-token", in: headers)
+            securityToken: headers.first("x-amz-security-token")
         )
     }
 
@@ -168,24 +181,21 @@ extension SignedRequest {
         guard algorithmValue == algorithm else {
             throw queryError("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
         }
-        guard let (accessKeyId, scope) = parseCredential(Substring(query.value("X-Amz-Credential")!)) else {
+        var credentialValue = query.value("X-Amz-Credential")!
+        guard let (accessKeyId, scope) = credentialValue.withUTF8({ parseCredential($0) }) else {
             throw queryError(
                 "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "
                     + "\"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
             )
         }
         let rawDate = query.value("X-Amz-Date")!
-        guard let time = AmzTime.parseBasic(rawDate) else {
-            throw queryError(
-                "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
-            )
+        guard let time = AmzTime.parseBasic(rawDate.utf8[...]) else {
+            throw queryError("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
         }
         let rawExpires = query.value("X-Amz-Expires")!
         guard let expires = parseDecimal(rawExpires) else {
             throw queryError(
-                rawExpires.hasPrefix("-")
-                    ? "X-Amz-Expires must be non-negative"
-                    : "X-Amz-Expires should be a number"
+                rawExpires.hasPrefix("-") ? "X-Amz-Expires must be non-negative" : "X-Amz-Expires should be a number"
             )
         }
         guard expires >= 1 else {
@@ -194,7 +204,8 @@ extension SignedRequest {
         guard expires <= maxExpires else {
             throw queryError("X-Amz-Expires must be less than a week (in seconds) that is \(maxExpires)")
         }
-        guard let names = parseSignedHeaders(Substring(query.value("X-Amz-SignedHeaders")!)) else {
+        var signedHeadersValue = query.value("X-Amz-SignedHeaders")!
+        guard let names = signedHeadersValue.withUTF8({ parseSignedHeaders($0) }) else {
             throw queryError("Error parsing the X-Amz-SignedHeaders parameter.")
         }
         if query.count(of: "X-Amz-Security-Token") > 1 {
@@ -216,32 +227,68 @@ extension SignedRequest {
 
     /// `AKID/20130524/us-east-1/s3/aws4_request`. The scope is the last four parts; the access key id is
     /// everything before them and must not be empty.
-    static func parseCredential(_ credential: Substring) -> (String, CredentialScope)? {
-        let parts = credential.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count >= 5 else { return nil }
-        let scopeParts = parts.suffix(4)
-        let accessKeyId = parts.dropLast(4).joined(separator: "/")
-        guard !accessKeyId.isEmpty, scopeParts.allSatisfy({ !$0.isEmpty }) else { return nil }
-        let s = Array(scopeParts)
-        guard s[0].utf8.count == 8, s[0].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+    static func parseCredential(_ bytes: UnsafeBufferPointer<UInt8>) -> (String, CredentialScope)? {
+        // The last four slashes, found from the end.
+        var slashes = (0, 0, 0, 0)
+        var found = 0
+        var i = bytes.count
+        while i > 0, found < 4 {
+            i -= 1
+            guard bytes[i] == UInt8(ascii: "/") else { continue }
+            switch found {
+            case 0: slashes.3 = i
+            case 1: slashes.2 = i
+            case 2: slashes.1 = i
+            default: slashes.0 = i
+            }
+            found += 1
+        }
+        guard found == 4 else { return nil }
+        let accessKeyId = 0..<slashes.0
+        let date = (slashes.0 + 1)..<slashes.1
+        let region = (slashes.1 + 1)..<slashes.2
+        let service = (slashes.2 + 1)..<slashes.3
+        let terminator = (slashes.3 + 1)..<bytes.count
+        guard !accessKeyId.isEmpty, !region.isEmpty, !service.isEmpty, !terminator.isEmpty, date.count == 8,
+            bytes[date].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { return nil }
+        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
         return (
-            accessKeyId,
-            CredentialScope(date: String(s[0]), region: String(s[1]), service: String(s[2]), terminator: String(s[3]))
+            text(accessKeyId),
+            CredentialScope(date: text(date), region: text(region), service: text(service), terminator: text(terminator))
         )
     }
 
     /// `host;range;x-amz-date`: non-empty names, lower-cased.
-    static func parseSignedHeaders(_ value: Substring) -> [String]? {
-        let names = value.split(separator: ";", omittingEmptySubsequences: false)
-        guard !names.isEmpty else { return nil }
+    static func parseSignedHeaders(_ bytes: UnsafeBufferPointer<UInt8>) -> [String]? {
         var out: [String] = []
-        out.reserveCapacity(names.count)
-        for name in names {
-            let trimmed = trimmingSpaces(name)
-            guard !trimmed.isEmpty else { return nil }
-            out.append(asciiLowercased(trimmed))
+        out.reserveCapacity(8)
+        var start = 0
+        while start <= bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+            let name = trimmed(bytes, start..<end)
+            guard !name.isEmpty else { return nil }
+            if bytes[name].contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
+                out.append(String(decoding: bytes[name].map { asciiLowercased($0) }, as: UTF8.self))
+            } else {
+                out.append(String(decoding: bytes[name], as: UTF8.self))
+            }
+            start = end + 1
         }
         return out
+    }
+
+    private static func trimmed(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
+        var lower = range.lowerBound
+        var upper = range.upperBound
+        while lower < upper, bytes[lower] == 0x20 || bytes[lower] == 0x09 { lower += 1 }
+        while upper > lower, bytes[upper - 1] == 0x20 || bytes[upper - 1] == 0x09 { upper -= 1 }
+        return lower..<upper
+    }
+
+    private static func malformedComponent(_ bytes: UnsafeBufferPointer<UInt8>, _ part: Range<Int>) -> S3Error {
+        malformedHeader("the authorization component \"\(String(decoding: bytes[part], as: UTF8.self))\" is malformed.")
     }
 
     private static func parseDecimal(_ text: String) -> Int64? {
@@ -251,10 +298,6 @@ extension SignedRequest {
         return Int64(text)
     }
 
-    private static func firstHeader(_ name: String, in headers: [(name: String, value: String)]) -> String? {
-        headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
-    }
-
     static func malformedHeader(_ detail: String) -> S3Error {
         S3Error(.authorizationHeaderMalformed, "The authorization header is malformed; " + detail)
     }
@@ -262,12 +305,4 @@ extension SignedRequest {
     static func queryError(_ message: String) -> S3Error {
         S3Error(.authorizationQueryParametersError, message)
     }
-}
-
-/// Trims spaces and horizontal tabs from both ends.
-package func trimmingSpaces(_ s: Substring) -> Substring {
-    var s = s
-    while let f = s.utf8.first, f == 0x20 || f == 0x09 { s = s.dropFirst() }
-    while let l = s.utf8.last, l == 0x20 || l == 0x09 { s = s.dropLast() }
-    return s
 }

@@ -7,7 +7,10 @@ package enum URIEncoding {
             || c == 0x2D || c == 0x5F || c == 0x2E || c == 0x7E
     }
 
-    private static let upperHex: [UInt8] = Array("0123456789ABCDEF".utf8)
+    @inline(__always)
+    private static func upperHexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 0x30 + nibble : 0x41 + nibble - 10
+    }
 
     @inline(__always)
     package static func appendEncoded(_ c: UInt8, to out: inout [UInt8]) {
@@ -15,8 +18,8 @@ package enum URIEncoding {
             out.append(c)
         } else {
             out.append(0x25)
-            out.append(upperHex[Int(c >> 4)])
-            out.append(upperHex[Int(c & 0x0F)])
+            out.append(upperHexDigit(c >> 4))
+            out.append(upperHexDigit(c & 0x0F))
         }
     }
 
@@ -38,50 +41,67 @@ package enum URIEncoding {
     /// Returns `false` for a malformed escape (`%` not followed by two hex digits): such a path has no
     /// unambiguous meaning, and a backend might read it differently from the verifier.
     package static func appendCanonicalPath(_ path: Substring, to out: inout [UInt8]) -> Bool {
-        var utf8 = path.utf8[...]
-        if utf8.isEmpty {
-            out.append(0x2F)
+        var path = path
+        return path.withUTF8 { bytes in
+            if bytes.isEmpty {
+                out.append(0x2F)
+                return true
+            }
+            var i = 0
+            while i < bytes.count {
+                let c = bytes[i]
+                if c == 0x25 {
+                    guard i + 2 < bytes.count, let hv = hexValue(bytes[i + 1]), let lv = hexValue(bytes[i + 2]) else {
+                        return false
+                    }
+                    appendEncoded(hv << 4 | lv, to: &out)
+                    i += 3
+                } else {
+                    if c == 0x2F { out.append(c) } else { appendEncoded(c, to: &out) }
+                    i += 1
+                }
+            }
             return true
         }
-        while let c = utf8.popFirst() {
-            if c == 0x25 {
-                guard let h = utf8.popFirst(), let l = utf8.popFirst(), let hv = hexValue(h), let lv = hexValue(l)
-                else { return false }
-                appendEncoded(hv << 4 | lv, to: &out)
-            } else if c == 0x2F {
-                out.append(c)
-            } else {
-                appendEncoded(c, to: &out)
-            }
-        }
-        return true
     }
 
     /// Decodes a query component: `%XY` escapes, and `+` as a space (form encoding, as S3 reads a query).
     /// Returns `nil` for a malformed escape.
-    package static func decodeQueryComponent(_ s: Substring.UTF8View) -> [UInt8]? {
+    package static func decodeQueryComponent(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(s.count)
-        var it = s[...]
-        while let c = it.popFirst() {
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
             switch c {
             case 0x25:
-                guard let h = it.popFirst(), let l = it.popFirst(), let hv = hexValue(h), let lv = hexValue(l)
-                else { return nil }
+                guard i + 2 < bytes.count, let hv = hexValue(bytes[i + 1]), let lv = hexValue(bytes[i + 2]) else {
+                    return nil
+                }
                 out.append(hv << 4 | lv)
+                i += 3
+                continue
             case 0x2B:
                 out.append(0x20)
             default:
                 out.append(c)
             }
+            i += 1
         }
         return out
     }
 
+    /// Decodes a query component held in a string (see the buffer variant).
+    package static func decodeQueryComponent(_ s: Substring.UTF8View) -> [UInt8]? {
+        var s = Substring(s)
+        return s.withUTF8 { decodeQueryComponent($0) }
+    }
+
     /// Encodes decoded bytes for the canonical query.
     package static func encode(_ bytes: [UInt8]) -> [UInt8] {
+        if bytes.allSatisfy(isUnreserved) { return bytes }
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
+        out.reserveCapacity(bytes.count + 16)
         for b in bytes { appendEncoded(b, to: &out) }
         return out
     }
