@@ -106,7 +106,7 @@ public enum CanonicalRequest {
         out.append(UInt8(ascii: "/"))
         out.append(contentsOf: scope.terminator.utf8)
         out.append(0x0A)
-        Hex.append(SHA256.hash(data: canonicalRequest), to: &out)
+        SHA256.hash(data: canonicalRequest).withUnsafeBytes { Hex.append($0, to: &out) }
         return out
     }
 

@@ -32,6 +32,14 @@ public struct S3RequestHead: Sendable {
         return ""
     }
 
+    /// The raw path and raw query, split at the first `?` in one pass.
+    package func splitURI() -> (path: Substring, query: Substring) {
+        if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            return (uri[..<q], uri[uri.utf8.index(after: q)...])
+        }
+        return (uri[...], "")
+    }
+
     /// The values of every header with this name (compared case-insensitively), in order.
     public func values(of name: String) -> [String] {
         headers.compactMap { asciiCaseInsensitiveEquals($0.name, name) ? $0.value : nil }

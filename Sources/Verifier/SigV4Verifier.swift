@@ -58,7 +58,8 @@ public struct SigV4Verifier: Sendable {
     ///
     /// - Throws: the `S3Error` S3 answers: `AccessDenied` for an anonymous request.
     public func authenticate(_ head: S3RequestHead, now: Int64) throws(S3Error) -> AuthenticatedRequest {
-        guard let query = QueryParameters(rawQuery: head.rawQuery) else { throw CanonicalRequest.invalidURI }
+        let (rawPath, rawQuery) = head.splitURI()
+        guard let query = QueryParameters(rawQuery: rawQuery) else { throw CanonicalRequest.invalidURI }
         let headers = RequestHeaders(head.headers)
 
         let signed: SignedRequest
@@ -98,7 +99,7 @@ public struct SigV4Verifier: Sendable {
 
         let canonical = try CanonicalRequest.build(
             method: head.method,
-            rawPath: head.rawPath,
+            rawPath: rawPath,
             query: query,
             excludingQueryParameter: signed.form == .presigned ? "X-Amz-Signature" : nil,
             headers: headers,
@@ -118,7 +119,7 @@ public struct SigV4Verifier: Sendable {
         )
         var expected: [UInt8] = []
         expected.reserveCapacity(64)
-        Hex.append(key.sign(stringToSign), to: &expected)
+        key.appendSignatureHex(of: stringToSign, to: &expected)
         // A signed header the request lacks would canonicalize as empty; S3 refuses it as a mismatch, and so
         // do we, even if the signer had signed an empty value.
         guard canonical.missingHeaders.isEmpty, constantTimeEquals(expected, signed.signature) else {

@@ -33,4 +33,11 @@ public struct SigningKey: @unchecked Sendable {
     public func signatureHex(_ message: some DataProtocol) -> String {
         Hex.encode(sign(message))
     }
+
+    /// Appends the lower-case hex signature of `message` to `out`, without intermediate arrays.
+    package func appendSignatureHex(of message: [UInt8], to out: inout [UInt8]) {
+        var mac = keyed
+        mac.update(data: message)
+        mac.finalize().withUnsafeBytes { Hex.append(UnsafeRawBufferPointer($0), to: &out) }
+    }
 }
