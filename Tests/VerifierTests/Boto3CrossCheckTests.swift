@@ -96,17 +96,25 @@ enum Boto3 {
     }()
 
     static func run(seed: Int, count: Int) throws -> Boto3CrossCheckTests.Output {
+        try JSONDecoder().decode(
+            Boto3CrossCheckTests.Output.self,
+            from: try runScript(script, arguments: ["--seed", String(seed), "--count", String(count)])
+        )
+    }
+
+    /// Runs a Python script of ours and returns what it printed.
+    static func runScript(_ script: URL, arguments: [String]) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, "--seed", String(seed), "--count", String(count)]
+        process.arguments = ["python3", script.path] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw S3Error(.internalError, "boto3 signer exited with \(process.terminationStatus)")
+            throw S3Error(.internalError, "\(script.lastPathComponent) exited with \(process.terminationStatus)")
         }
-        return try JSONDecoder().decode(Boto3CrossCheckTests.Output.self, from: data)
+        return data
     }
 }

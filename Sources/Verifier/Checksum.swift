@@ -1,0 +1,185 @@
+import Crypto
+import Foundation
+
+/// The checksum algorithms S3 accepts in `x-amz-checksum-*` headers and trailers.
+public enum ChecksumAlgorithm: String, Sendable, Hashable, CaseIterable {
+    case crc32
+    case crc32c
+    case crc64nvme
+    case sha1
+    case sha256
+
+    /// `x-amz-checksum-crc32`, …
+    public var headerName: String { "x-amz-checksum-" + rawValue }
+
+    /// The name S3 uses in messages: `CRC32`, `CRC64NVME`, `SHA256`, …
+    public var displayName: String { rawValue.uppercased() }
+
+    /// The algorithm of a lower-case `x-amz-checksum-*` header name.
+    public init?(headerName: String) {
+        guard headerName.hasPrefix("x-amz-checksum-") else { return nil }
+        self.init(rawValue: String(headerName.dropFirst("x-amz-checksum-".count)))
+    }
+
+    /// The size of the raw checksum: what a well-formed base64 value must decode to.
+    public var byteCount: Int {
+        switch self {
+        case .crc32, .crc32c: 4
+        case .crc64nvme: 8
+        case .sha1: 20
+        case .sha256: 32
+        }
+    }
+}
+
+/// A running checksum over streamed bytes, finished as the base64 text S3 puts in its headers.
+public struct StreamingChecksum {
+    private enum State {
+        case crc32(UInt32, CRCTable32)
+        case crc64(UInt64)
+        case sha1(Insecure.SHA1)
+        case sha256(SHA256)
+    }
+
+    public let algorithm: ChecksumAlgorithm
+    private var state: State
+
+    public init(_ algorithm: ChecksumAlgorithm) {
+        self.algorithm = algorithm
+        switch algorithm {
+        case .crc32: state = .crc32(0xFFFF_FFFF, .crc32)
+        case .crc32c: state = .crc32(0xFFFF_FFFF, .crc32c)
+        case .crc64nvme: state = .crc64(~0)
+        case .sha1: state = .sha1(Insecure.SHA1())
+        case .sha256: state = .sha256(SHA256())
+        }
+    }
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        switch state {
+        case .crc32(let crc, let table):
+            state = .crc32(table.update(crc, bytes), table)
+        case .crc64(let crc):
+            state = .crc64(CRC64NVME.update(crc, bytes))
+        case .sha1(var hash):
+            hash.update(bufferPointer: bytes)
+            state = .sha1(hash)
+        case .sha256(var hash):
+            hash.update(bufferPointer: bytes)
+            state = .sha256(hash)
+        }
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    /// The raw checksum bytes (big-endian for the CRCs, as S3 encodes them).
+    public func finalize() -> [UInt8] {
+        switch state {
+        case .crc32(let crc, _):
+            let value = ~crc
+            return [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+        case .crc64(let crc):
+            let value = ~crc
+            return (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+        case .sha1(let hash):
+            return Array(hash.finalize())
+        case .sha256(let hash):
+            return Array(hash.finalize())
+        }
+    }
+
+    /// The checksum as S3 sends it: base64 of the raw bytes.
+    public func finalizeBase64() -> String {
+        Data(finalize()).base64EncodedString()
+    }
+}
+
+// MARK: - CRC tables
+//
+// CRCs are checksums, not cryptography, and swift-crypto has none; these are the standard reflected,
+// table-driven forms, eight bytes a step ("slicing-by-8") so a checksum keeps up with a fast upload.
+
+/// A reflected 32-bit CRC with its slicing-by-8 tables.
+final class CRCTable32: Sendable {
+    static let crc32 = CRCTable32(polynomial: 0xEDB8_8320)
+    static let crc32c = CRCTable32(polynomial: 0x82F6_3B78)
+
+    private let tables: [[UInt32]]
+
+    private init(polynomial: UInt32) {
+        var first = [UInt32](repeating: 0, count: 256)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
+            first[i] = c
+        }
+        var tables = [first]
+        for k in 1..<8 {
+            tables.append((0..<256).map { i in (tables[k - 1][i] >> 8) ^ first[Int(tables[k - 1][i] & 0xFF)] })
+        }
+        self.tables = tables
+    }
+
+    func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc = crc
+        var i = 0
+        let n = bytes.count
+        let t0 = tables[0], t1 = tables[1], t2 = tables[2], t3 = tables[3]
+        let t4 = tables[4], t5 = tables[5], t6 = tables[6], t7 = tables[7]
+        t0.withUnsafeBufferPointer { t0 in
+            while i + 8 <= n {
+                let lo = crc ^ (UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
+                    | UInt32(bytes[i + 3]) << 24)
+                crc = t7[Int(lo & 0xFF)] ^ t6[Int(lo >> 8 & 0xFF)] ^ t5[Int(lo >> 16 & 0xFF)] ^ t4[Int(lo >> 24)]
+                    ^ t3[Int(bytes[i + 4])] ^ t2[Int(bytes[i + 5])] ^ t1[Int(bytes[i + 6])] ^ t0[Int(bytes[i + 7])]
+                i += 8
+            }
+            while i < n {
+                crc = (crc >> 8) ^ t0[Int((crc ^ UInt32(bytes[i])) & 0xFF)]
+                i += 1
+            }
+        }
+        return crc
+    }
+}
+
+/// CRC-64/NVME (reflected polynomial 0x9A6C9329AC4BC9B5), the checksum S3 calls CRC64NVME.
+enum CRC64NVME {
+    private static let tables: [[UInt64]] = {
+        let polynomial: UInt64 = 0x9A6C_9329_AC4B_C9B5
+        var first = [UInt64](repeating: 0, count: 256)
+        for i in 0..<256 {
+            var c = UInt64(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
+            first[i] = c
+        }
+        var tables = [first]
+        for k in 1..<8 {
+            tables.append((0..<256).map { i in (tables[k - 1][i] >> 8) ^ first[Int(tables[k - 1][i] & 0xFF)] })
+        }
+        return tables
+    }()
+
+    static func update(_ crc: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var crc = crc
+        var i = 0
+        let n = bytes.count
+        let t = tables
+        let t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5], t6 = t[6], t7 = t[7]
+        while i + 8 <= n {
+            var word: UInt64 = 0
+            for k in 0..<8 { word |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
+            let x = crc ^ word
+            crc = t7[Int(x & 0xFF)] ^ t6[Int(x >> 8 & 0xFF)] ^ t5[Int(x >> 16 & 0xFF)] ^ t4[Int(x >> 24 & 0xFF)]
+                ^ t3[Int(x >> 32 & 0xFF)] ^ t2[Int(x >> 40 & 0xFF)] ^ t1[Int(x >> 48 & 0xFF)] ^ t0[Int(x >> 56)]
+            i += 8
+        }
+        while i < n {
+            crc = (crc >> 8) ^ t0[Int((crc ^ UInt64(bytes[i])) & 0xFF)]
+            i += 1
+        }
+        return crc
+    }
+}
