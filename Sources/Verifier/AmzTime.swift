@@ -17,9 +17,13 @@ package enum AmzTime {
         return epochSeconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
     }
 
-    /// Parses the IMF-fixdate form of the `Date` header, `Fri, 24 May 2013 00:00:00 GMT`.
+    /// Parses the IMF-fixdate form of the `Date` header, `Fri, 24 May 2013 00:00:00 GMT` (also with the
+    /// zone written `+0000`, as some V2 clients and the S3 documentation do).
     package static func parseHTTPDate(_ text: Substring.UTF8View) -> Int64? {
-        let b = Array(text)
+        var b = Array(text)
+        if b.count == 31, b.suffix(6).elementsEqual(" +0000".utf8) {
+            b = Array(b.prefix(25)) + Array(" GMT".utf8)
+        }
         guard b.count == 29, b[3] == UInt8(ascii: ","), b[4] == 0x20, b[7] == 0x20, b[11] == 0x20,
             b[16] == 0x20, b[19] == UInt8(ascii: ":"), b[22] == UInt8(ascii: ":"), b[25] == 0x20,
             b[26] == UInt8(ascii: "G"), b[27] == UInt8(ascii: "M"), b[28] == UInt8(ascii: "T")

@@ -24,19 +24,24 @@ public struct SigV4Verifier: Sendable {
         /// How far a header-signed request's time may be from now, and a presigned URL's start in the
         /// future (seconds). S3: 15 minutes.
         public var maxClockSkew: Int64
-        /// The largest `X-Amz-Expires` accepted (seconds). S3: 7 days.
+        /// The largest `X-Amz-Expires` accepted (seconds), and how far ahead a V2 `Expires` may be. S3: 7 days.
         public var maxPresignedExpiry: Int64
+        /// Whether legacy Signature Version 2 requests are accepted. When not, they get S3's
+        /// `InvalidRequest` naming AWS4-HMAC-SHA256.
+        public var acceptSignatureV2: Bool
 
         public init(
             regions: [String] = ["us-east-1"],
             service: String = "s3",
             maxClockSkew: Int64 = 900,
-            maxPresignedExpiry: Int64 = 604_800
+            maxPresignedExpiry: Int64 = 604_800,
+            acceptSignatureV2: Bool = true
         ) {
             self.regions = regions
             self.service = service
             self.maxClockSkew = maxClockSkew
             self.maxPresignedExpiry = maxPresignedExpiry
+            self.acceptSignatureV2 = acceptSignatureV2
         }
     }
 
@@ -71,6 +76,26 @@ public struct SigV4Verifier: Sendable {
                 .invalidRequest,
                 "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
             )
+        case .sigV2Header(let accessKeyId, let signature):
+            return try authenticateV2(
+                head: head,
+                headers: headers,
+                rawPath: rawPath,
+                rawQuery: rawQuery,
+                query: query,
+                headerCredentials: (accessKeyId, signature),
+                now: now
+            )
+        case .sigV2Query:
+            return try authenticateV2(
+                head: head,
+                headers: headers,
+                rawPath: rawPath,
+                rawQuery: rawQuery,
+                query: query,
+                headerCredentials: nil,
+                now: now
+            )
         case .sigV4Header(let components):
             signed = try SignedRequest.parseHeader(components: components, headers: headers)
         case .sigV4Query:
@@ -87,7 +112,7 @@ public struct SigV4Verifier: Sendable {
                 details: [S3Error.Detail("AWSAccessKeyId", signed.accessKeyId)]
             )
         }
-        try checkSecurityToken(signed, credential: credential)
+        try checkSecurityToken(securityToken: signed.securityToken, form: signed.form, credential: credential)
 
         guard signed.signedHeaders.contains("host") else {
             throw signed.form == .header
@@ -127,6 +152,7 @@ public struct SigV4Verifier: Sendable {
         }
 
         return AuthenticatedRequest(
+            signatureVersion: .v4,
             form: signed.form,
             accessKeyId: signed.accessKeyId,
             scope: signed.scope,
@@ -208,8 +234,12 @@ public struct SigV4Verifier: Sendable {
         }
     }
 
-    private func checkSecurityToken(_ signed: SignedRequest, credential: Credential) throws(S3Error) {
-        switch (credential.sessionToken, signed.securityToken) {
+    func checkSecurityToken(
+        securityToken: String?,
+        form: SignedRequest.Form,
+        credential: Credential
+    ) throws(S3Error) {
+        switch (credential.sessionToken, securityToken) {
         case (nil, nil):
             return
         case (.some, nil):
@@ -219,7 +249,7 @@ public struct SigV4Verifier: Sendable {
                 details: [
                     S3Error.Detail(
                         "MissingHeaderName",
-                        signed.form == .header ? "x-amz-security-token" : "X-Amz-Security-Token"
+                        form == .header ? "x-amz-security-token" : "X-Amz-Security-Token"
                     )
                 ]
             )

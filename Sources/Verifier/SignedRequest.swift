@@ -38,6 +38,8 @@ extension SignedRequest {
         case anonymous
         case sigV4Header(Substring)
         case sigV4Query
+        case sigV2Header(accessKeyId: String, signature: String)
+        case sigV2Query
         case unsupported
     }
 
@@ -67,10 +69,27 @@ extension SignedRequest {
             {
                 return .sigV4Header(Substring(trimmed.dropFirst(algorithmLength)))
             }
+            // Signature Version 2: `AWS AccessKeyId:Signature`.
+            if trimmed.starts(with: "AWS ".utf8) {
+                let credentials = Substring(trimmed.dropFirst(4)).utf8.trimmingSpaces
+                guard let colon = credentials.lastIndex(of: UInt8(ascii: ":")),
+                    colon > credentials.startIndex, credentials.index(after: colon) < credentials.endIndex
+                else {
+                    throw S3Error(
+                        .invalidArgument,
+                        "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+                        details: [S3Error.Detail("ArgumentName", "Authorization")]
+                    )
+                }
+                return .sigV2Header(
+                    accessKeyId: String(Substring(credentials[..<colon])),
+                    signature: String(Substring(credentials[credentials.index(after: colon)...]))
+                )
+            }
             return .unsupported
         }
         if hasQueryAuth { return .sigV4Query }
-        if hasV2QueryAuth { return .unsupported }
+        if hasV2QueryAuth { return .sigV2Query }
         return .anonymous
     }
 

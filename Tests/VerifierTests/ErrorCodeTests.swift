@@ -321,16 +321,25 @@ struct ErrorCodeTests {
         #expect(error.detail("ArgumentName") == "x-amz-content-sha256")
     }
 
-    @Test("InvalidRequest: header form without x-amz-content-sha256, and Signature Version 2")
+    @Test("InvalidRequest: header form without x-amz-content-sha256, an unknown scheme, and V2 when refused")
     func invalidRequest() throws {
         let head = replacing(Self.get(), header: "x-amz-content-sha256", with: nil)
         let error = try #require(reject(head))
         #expect(error.code == .invalidRequest)
         #expect(error.message.contains("x-amz-content-sha256"))
+        let bearer = S3RequestHead(method: "GET", uri: "/b/k", headers: [("Host", "x"), ("Authorization", "Bearer abc")])
+        #expect(reject(bearer)?.code == .invalidRequest)
+
+        let refusing = SigV4Verifier(
+            configuration: .init(acceptSignatureV2: false),
+            credentials: InMemoryCredentialStore([Credential(accessKeyId: "AKIDTEST", secretAccessKey: "x")])
+        )
         let v2 = S3RequestHead(method: "GET", uri: "/b/k", headers: [("Host", "x"), ("Authorization", "AWS AKIDTEST:c2ln")])
-        #expect(reject(v2)?.code == .invalidRequest)
+        let refused = try #require(reject(v2, verifier: refusing))
+        #expect(refused.code == .invalidRequest)
+        #expect(refused.message.contains("Please use AWS4-HMAC-SHA256"))
         let v2Query = S3RequestHead(method: "GET", uri: "/b/k?AWSAccessKeyId=AKIDTEST&Expires=1&Signature=x", headers: [])
-        #expect(reject(v2Query)?.code == .invalidRequest)
+        #expect(reject(v2Query, verifier: refusing)?.code == .invalidRequest)
     }
 
     @Test("InvalidURI: a malformed percent-escape in the path or the query", arguments: ["/b/k%zz", "/b/k%2", "/b/k?a=%G1"])
