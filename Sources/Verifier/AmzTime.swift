@@ -36,6 +36,26 @@ package enum AmzTime {
         return epochSeconds(year: year, month: monthIndex + 1, day: day, hour: hour, minute: minute, second: second)
     }
 
+    /// Parses ISO 8601 extended UTC, `2015-12-30T12:00:00Z` or with a fraction, `2015-12-30T12:00:00.000Z`
+    /// (the `expiration` of a POST policy). The fraction is dropped.
+    package static func parseExtended(_ text: String) -> Int64? {
+        var b = Array(text.utf8)
+        guard b.count >= 20, b.last == UInt8(ascii: "Z") else { return nil }
+        if b.count > 20 {
+            // `.fff…Z`: a dot and at least one digit before the Z.
+            guard b[19] == UInt8(ascii: "."), b.count >= 22,
+                b[20..<(b.count - 1)].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+            else { return nil }
+            b = Array(b[0..<19]) + [UInt8(ascii: "Z")]
+        }
+        guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
+            b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
+            let year = digits(b, 0, 4), let month = digits(b, 5, 2), let day = digits(b, 8, 2),
+            let hour = digits(b, 11, 2), let minute = digits(b, 14, 2), let second = digits(b, 17, 2)
+        else { return nil }
+        return epochSeconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+    }
+
     /// Formats as ISO 8601 basic, `20130524T000000Z` (the form of `X-Amz-Date`).
     package static func formatBasic(_ seconds: Int64) -> String {
         let (y, mo, d, h, mi, s) = civil(seconds)

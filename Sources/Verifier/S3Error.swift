@@ -18,6 +18,7 @@ public struct S3Error: Error, Sendable, Hashable, CustomStringConvertible {
             case invalidAccessKeyId = "InvalidAccessKeyId"
             case invalidArgument = "InvalidArgument"
             case invalidDigest = "InvalidDigest"
+            case invalidPolicyDocument = "InvalidPolicyDocument"
             case invalidRequest = "InvalidRequest"
             case invalidToken = "InvalidToken"
             case invalidURI = "InvalidURI"
@@ -51,6 +52,7 @@ public struct S3Error: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidAccessKeyId = Code(.invalidAccessKeyId)
         public static let invalidArgument = Code(.invalidArgument)
         public static let invalidDigest = Code(.invalidDigest)
+        public static let invalidPolicyDocument = Code(.invalidPolicyDocument)
         public static let invalidRequest = Code(.invalidRequest)
         public static let invalidToken = Code(.invalidToken)
         public static let invalidURI = Code(.invalidURI)
@@ -77,7 +79,8 @@ public struct S3Error: Error, Sendable, Hashable, CustomStringConvertible {
             switch base {
             case .accessDenied, .invalidAccessKeyId, .requestTimeTooSkewed, .signatureDoesNotMatch: 403
             case .authorizationHeaderMalformed, .authorizationQueryParametersError, .badDigest, .entityTooLarge,
-                .entityTooSmall, .incompleteBody, .invalidArgument, .invalidDigest, .invalidRequest, .invalidToken,
+                .entityTooSmall, .incompleteBody, .invalidArgument, .invalidDigest, .invalidPolicyDocument,
+                .invalidRequest, .invalidToken,
                 .invalidURI, .malformedPOSTRequest, .missingSecurityHeader, .requestHeaderSectionTooLarge,
                 .requestTimeout, .xAmzContentSHA256Mismatch:
                 400
