@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Verifier", targets: ["Verifier"]),
         .library(name: "Proxy", targets: ["Proxy"]),
+        .library(name: "DevStore", targets: ["DevStore"]),
         .executable(name: "s3-sidecar", targets: ["Sidecar"]),
     ],
     dependencies: [
@@ -26,9 +27,21 @@ let package = Package(
             dependencies: [
                 "Verifier",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The embedded development backend: a small S3 object store over a directory. Not a production store.
+        .target(
+            name: "DevStore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -50,6 +63,15 @@ let package = Package(
             name: "VerifierTests",
             dependencies: ["Verifier", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DevStoreTests",
+            dependencies: [
+                "DevStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "ProxyTests",

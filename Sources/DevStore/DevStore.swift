@@ -1,0 +1,2 @@
+/// The embedded development object store (see DevStoreServer).
+public enum DevStore {}
