@@ -27,7 +27,6 @@ let package = Package(
             dependencies: [
                 "Verifier",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
