@@ -462,7 +462,11 @@ public enum ChecksumHeader {
             guard found == nil else {
                 throw S3Error(.invalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
             }
-            found = (algorithm, String(Substring(headers.values[i].utf8[...].trimmingSpaces)))
+            let value = String(Substring(headers.values[i].utf8[...].trimmingSpaces))
+            guard let raw = Data(base64Encoded: value), raw.count == algorithm.byteCount else {
+                throw S3Error(.invalidRequest, "Value for \(name) header is invalid.")
+            }
+            found = (algorithm, value)
         }
         return found
     }

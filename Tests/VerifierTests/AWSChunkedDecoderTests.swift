@@ -331,3 +331,22 @@ extension Result {
         return nil
     }
 }
+
+@Suite("x-amz-checksum-* headers")
+struct ChecksumHeaderTests {
+    @Test("one well-formed checksum header is found; several, or a malformed value, are InvalidRequest")
+    func find() throws {
+        let found = try ChecksumHeader.find(in: [("Host", "h"), ("X-Amz-Checksum-CRC32", " AAAAAA== ")])
+        #expect(found?.algorithm == .crc32)
+        #expect(found?.base64 == "AAAAAA==")
+        #expect(try ChecksumHeader.find(in: [("Host", "h")]) == nil)
+        for headers: [(name: String, value: String)] in [
+            [("x-amz-checksum-crc32", "AAAAAA=="), ("x-amz-checksum-sha1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")],
+            [("x-amz-checksum-crc32", "not base64")],
+            [("x-amz-checksum-sha256", "AAAAAA==")],  // right base64, wrong size
+        ] {
+            let error = #expect(throws: S3Error.self) { try ChecksumHeader.find(in: headers) }
+            #expect(error?.code == .invalidRequest)
+        }
+    }
+}
