@@ -77,6 +77,7 @@ let package = Package(
             dependencies: [
                 "Proxy",
                 "Verifier",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

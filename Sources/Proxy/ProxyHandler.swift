@@ -1,0 +1,571 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import Verifier
+
+/// The client side of the proxy: one per client connection, after NIO's HTTP server pipeline.
+///
+/// For each request it authenticates and authorizes the head, then either answers with an S3 error or
+/// takes an upstream connection from its event loop's pool and streams the request up and the response
+/// down. Reads are held on each side while the other side is not writable, so no body is ever aggregated.
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// One request on its way through the proxy.
+    private final class Exchange {
+        let requestId: String
+        let logger: Logger
+        /// The request path, for `<Resource>` in error bodies.
+        let resource: String
+        let isHEAD: Bool
+        let clientKeepAlive: Bool
+        let expectContinue: Bool
+        let upstreamHead: HTTPRequestHead
+        let framing: RequestFraming
+        /// The body checks, as they stood before the first byte (kept to start over on a retry).
+        let initialPayload: RequestBodyVerifier
+        var payload: RequestBodyVerifier
+        /// Parts that arrived before the upstream connection was ready.
+        var pending: [HTTPServerRequestPart] = []
+        var upstream: UpstreamConnection?
+        var requestEndReceived = false
+        var requestEndForwarded = false
+        var responseStarted = false
+        var upstreamKeepAlive = true
+        var retried = false
+        var sentContinue = false
+
+        init(
+            requestId: String,
+            logger: Logger,
+            resource: String,
+            head: HTTPRequestHead,
+            upstreamHead: HTTPRequestHead,
+            framing: RequestFraming,
+            payload: RequestBodyVerifier
+        ) {
+            self.requestId = requestId
+            self.logger = logger
+            self.resource = resource
+            self.isHEAD = head.method == .HEAD
+            self.clientKeepAlive = head.isKeepAlive
+            self.expectContinue =
+                head.version == .http1_1
+                && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+            self.upstreamHead = upstreamHead
+            self.framing = framing
+            self.initialPayload = payload
+            self.payload = payload
+        }
+    }
+
+    private enum State {
+        /// Waiting for a request head.
+        case idle
+        /// An error reply went out; the rest of the request is dropped until its `.end`.
+        case discarding
+        /// Authenticated; waiting for an upstream connection.
+        case connecting(Exchange)
+        /// Streaming request and response.
+        case forwarding(Exchange)
+        /// The connection is closing or closed: everything is dropped.
+        case closed
+    }
+
+    private let services: ProxyServices
+    private let upstreams: any UpstreamConnectionSource
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    /// A `read()` from the pipeline held back until reading is allowed again.
+    private var pendingRead = false
+    /// The client half-closed: close once the current response is out.
+    private var inputClosed = false
+    /// Ends a lingering close.
+    private var lingerTimer: Scheduled<Void>?
+
+    init(services: ProxyServices, upstreams: any UpstreamConnectionSource) {
+        self.services = services
+        self.upstreams = upstreams
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Client inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch (part, state) {
+        case (.head(let head), .idle):
+            receiveHead(head, context: context)
+        case (.head, _):
+            // HTTPServerPipelineHandler delivers one request at a time; anything else is a bug.
+            close(context: context)
+        case (.body, .connecting(let exchange)):
+            exchange.pending.append(part)
+        case (.body(let bytes), .forwarding(let exchange)):
+            forwardBody(bytes, exchange)
+        case (.end, .discarding):
+            state = .idle
+            if inputClosed { close(context: context) }
+        case (.end, .connecting(let exchange)):
+            exchange.requestEndReceived = true
+            exchange.pending.append(part)
+        case (.end, .forwarding(let exchange)):
+            exchange.requestEndReceived = true
+            finishRequest(exchange)
+        case (.body, _), (.end, _):
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .forwarding(let exchange) = state {
+            exchange.upstream?.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .forwarding(let exchange) = state {
+            exchange.upstream?.handler.resumeRead()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        lingerTimer?.cancel()
+        lingerTimer = nil
+        abortUpstream()
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Parse errors were already answered by S3ProtocolErrorHandler; whatever it was, the request can
+        // no longer complete, so it must not complete upstream either.
+        if case .forwarding(let exchange) = state {
+            exchange.logger.debug("client connection failed", metadata: ["error": "\(error)"])
+        }
+        abortUpstream()
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is IdleStateHandler.IdleStateEvent:
+            clientIdle(context: context)
+        case ChannelEvent.inputClosed:
+            inputClosed = true
+            switch state {
+            case .idle, .closed: close(context: context)
+            case .discarding, .connecting, .forwarding: break
+            }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: - Backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if mayReadFromClient {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    private var mayReadFromClient: Bool {
+        switch state {
+        case .idle, .discarding, .closed:
+            true
+        case .connecting:
+            false
+        case .forwarding(let exchange):
+            exchange.requestEndReceived || (exchange.upstream?.isWritable ?? true)
+        }
+    }
+
+    private func resumeClientRead() {
+        guard pendingRead, mayReadFromClient, let context else { return }
+        pendingRead = false
+        context.read()
+    }
+
+    // MARK: - Request head
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let requestId = RequestID.make()
+        var logger = services.logger
+        logger[metadataKey: "request.id"] = "\(requestId)"
+        let s3Head = S3RequestHead(
+            method: head.method.rawValue,
+            uri: head.uri,
+            headers: head.headers.map { ($0.name, $0.value) }
+        )
+        let resource = String(s3Head.rawPath)
+
+        let framing: RequestFraming
+        do throws(S3Error) {
+            framing = try RequestFraming.validate(head.headers)
+        } catch {
+            // With ambiguous framing we cannot tell where the body ends: never keep the connection.
+            return reject(error, head: head, requestId: requestId, resource: resource, close: true, logger: logger)
+        }
+
+        let upstreamHead: HTTPRequestHead
+        let payload: RequestBodyVerifier
+        do throws(S3Error) {
+            let now = services.clock()
+            let auth = try services.verifier.authenticate(s3Head, now: now)
+            logger[metadataKey: "s3.access_key"] = "\(auth.accessKeyId)"
+            try services.authorizer.authorize(
+                S3Operation(accessKeyId: auth.accessKeyId, method: s3Head.method, rawPath: s3Head.rawPath)
+            )
+            let output = services.rewriter.bodyOutput(for: auth)
+            payload = try RequestBodyVerifier(
+                auth: auth,
+                headers: s3Head.headers,
+                declaredLength: framing.declaredLength,
+                output: output,
+                allocator: context.channel.allocator
+            )
+            if !framing.hasBody {
+                // Nothing will stream: an empty body that contradicts its signed hash or checksum is refused
+                // now, before an upstream request that would complete at its head.
+                var probe = payload
+                if case .reject(let error) = probe.finish() { throw error }
+            }
+            upstreamHead = try services.rewriter.rewrite(head, auth: auth, framing: framing, now: now)
+        } catch {
+            return reject(
+                error,
+                head: head,
+                requestId: requestId,
+                resource: resource,
+                close: framing.hasBody || !head.isKeepAlive,
+                logger: logger
+            )
+        }
+
+        let exchange = Exchange(
+            requestId: requestId,
+            logger: logger,
+            resource: resource,
+            head: head,
+            upstreamHead: upstreamHead,
+            framing: framing,
+            payload: payload
+        )
+        logger.debug("forwarding", metadata: ["http.method": "\(head.method.rawValue)", "url.path": "\(resource)"])
+        connect(exchange)
+    }
+
+    private func connect(_ exchange: Exchange) {
+        state = .connecting(exchange)
+        upstreams.acquire { [self] result in
+            upstreamAcquired(result, for: exchange)
+        }
+    }
+
+    private func upstreamAcquired(_ result: Result<UpstreamConnection, UpstreamError>, for exchange: Exchange) {
+        guard case .connecting(let current) = state, current === exchange, let context else {
+            // The client went away meanwhile: the connection was never used.
+            if case .success(let connection) = result { upstreams.release(connection, reusable: true) }
+            return
+        }
+        let connection: UpstreamConnection
+        switch result {
+        case .failure(let error):
+            exchange.logger.info("upstream unavailable", metadata: ["error": "\(error)"])
+            return failBeforeResponse(exchange, error.s3Error)
+        case .success(let c):
+            connection = c
+        }
+        connection.exchanges += 1
+        exchange.upstream = connection
+        connection.handler.delegate = self
+        state = .forwarding(exchange)
+        connection.write(.head(exchange.upstreamHead))
+
+        if exchange.expectContinue && !exchange.requestEndReceived && !exchange.sentContinue {
+            // Only now: the head is authenticated and the upstream is there to take the body.
+            exchange.sentContinue = true
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),
+                promise: nil
+            )
+        }
+
+        let pending = exchange.pending
+        exchange.pending = []
+        for part in pending {
+            guard case .forwarding(let current) = state, current === exchange else { break }
+            switch part {
+            case .body(let bytes): forwardBody(bytes, exchange)
+            case .end: finishRequest(exchange)
+            case .head: break
+            }
+        }
+        connection.flush()
+        resumeClientRead()
+    }
+
+    // MARK: - Request body
+
+    private func forwardBody(_ bytes: ByteBuffer, _ exchange: Exchange) {
+        switch exchange.payload.consume(bytes) {
+        case .forward(let out):
+            exchange.upstream?.write(.body(.byteBuffer(out)))
+        case .hold:
+            break
+        case .reject(let error):
+            abortExchange(exchange, error)
+        }
+    }
+
+    private func finishRequest(_ exchange: Exchange) {
+        switch exchange.payload.finish() {
+        case .complete(let tail):
+            if let tail { exchange.upstream?.write(.body(.byteBuffer(tail))) }
+            exchange.upstream?.write(.end(nil))
+            exchange.upstream?.flush()
+            exchange.requestEndForwarded = true
+        case .reject(let error):
+            exchange.logger.info("request body refused", metadata: ["s3.error": "\(error.code)"])
+            abortExchange(exchange, error)
+        }
+    }
+
+    // MARK: - Errors
+
+    /// Answers a request that never reached the upstream.
+    private func reject(
+        _ error: S3Error,
+        head: HTTPRequestHead,
+        requestId: String,
+        resource: String,
+        close: Bool,
+        logger: Logger
+    ) {
+        logger.info(
+            "request refused",
+            metadata: ["s3.error": "\(error.code)", "http.method": "\(head.method.rawValue)"]
+        )
+        state = .discarding
+        writeError(error, resource: resource, requestId: requestId, isHEAD: head.method == .HEAD, close: close)
+    }
+
+    /// Aborts the upstream request (the upstream never gets the rest of it) and answers with `error`.
+    private func abortExchange(_ exchange: Exchange, _ error: S3Error) {
+        abortUpstream()
+        if exchange.responseStarted {
+            // Too late for an error reply: cutting the connection is the only honest signal left.
+            state = .closed
+            if let context { close(context: context) }
+        } else {
+            failBeforeResponse(exchange, error)
+        }
+    }
+
+    /// Answers with `error` when no response byte has gone to the client yet.
+    private func failBeforeResponse(_ exchange: Exchange, _ error: S3Error) {
+        // A body-less request's `.end` is on its way and costs nothing to wait for; an unread body is not.
+        let bodyPending = exchange.framing.hasBody && !exchange.requestEndReceived
+        let close = bodyPending || !exchange.clientKeepAlive || inputClosed
+        state = exchange.requestEndReceived ? .idle : .discarding
+        writeError(
+            error,
+            resource: exchange.resource,
+            requestId: exchange.requestId,
+            isHEAD: exchange.isHEAD,
+            close: close
+        )
+        if !close { resumeClientRead() }
+    }
+
+    private func writeError(_ error: S3Error, resource: String, requestId: String, isHEAD: Bool, close: Bool) {
+        guard let context else { return }
+        let response = S3ErrorResponse(
+            error,
+            resource: resource,
+            requestId: requestId,
+            close: close,
+            isHEAD: isHEAD,
+            allocator: context.channel.allocator
+        )
+        context.write(wrapOutboundOut(.head(response.head)), promise: nil)
+        if response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        writeEnd(context: context, close: close)
+    }
+
+    private func writeEnd(context: ChannelHandlerContext, close: Bool) {
+        if close {
+            state = .closed
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                self.lingeringClose()
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    /// Closes our side after a final response, but keeps reading (and dropping) what the client still
+    /// sends for a moment: closing a socket with unread data makes the kernel answer with RST, and a client
+    /// still uploading would then lose the error response it is about to read (nginx's lingering close).
+    private func lingeringClose() {
+        guard let context, context.channel.isActive else { return }
+        if inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: closed)
+        closed.futureResult.assumeIsolated().whenFailure { _ in
+            self.context?.close(promise: nil)
+        }
+        lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: services.lingerTimeout) {
+            self.context?.close(promise: nil)
+        }
+        if pendingRead {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    /// Closes the upstream connection of the exchange in flight, if any, without letting it finish.
+    private func abortUpstream() {
+        switch state {
+        case .forwarding(let exchange), .connecting(let exchange):
+            if let upstream = exchange.upstream {
+                exchange.upstream = nil
+                upstreams.release(upstream, reusable: false)
+            }
+        case .idle, .discarding, .closed:
+            break
+        }
+    }
+
+    private func clientIdle(context: ChannelHandlerContext) {
+        switch state {
+        case .idle, .discarding, .closed:
+            close(context: context)
+        case .connecting:
+            break  // The pool's own timeouts end this.
+        case .forwarding(let exchange):
+            // A stalled request body is the client's fault, unless we stopped reading it ourselves; a slow
+            // response is the upstream's, and its own idle timeout handles it.
+            if !exchange.requestEndReceived && (exchange.upstream?.isWritable ?? true) {
+                abortExchange(
+                    exchange,
+                    S3Error(
+                        .requestTimeout,
+                        "Your socket connection to the server was not read from or written to within the timeout "
+                            + "period. Idle connections will be closed."
+                    )
+                )
+            }
+        }
+    }
+}
+
+// MARK: - Upstream side
+
+extension ProxyHandler: UpstreamExchangeDelegate {
+    var clientIsWritable: Bool { context?.channel.isWritable ?? true }
+
+    var requestBodyInFlight: Bool {
+        if case .forwarding(let exchange) = state { return !exchange.requestEndForwarded }
+        return false
+    }
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard case .forwarding(let exchange) = state, let context else { return }
+        switch part {
+        case .head(let head):
+            if head.status.code >= 100 && head.status.code < 200 { return }
+            exchange.responseStarted = true
+            exchange.upstreamKeepAlive = head.isKeepAlive
+            var headers = head.headers
+            HopByHopHeaders.remove(from: &headers)
+            if !headers.contains(name: "x-amz-request-id") {
+                headers.add(name: "x-amz-request-id", value: exchange.requestId)
+            }
+            if !exchange.clientKeepAlive || !exchange.requestEndForwarded || inputClosed {
+                headers.add(name: "Connection", value: "close")
+            }
+            exchange.logger.debug("upstream answered", metadata: ["http.status": "\(head.status.code)"])
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))),
+                promise: nil
+            )
+        case .body(let bytes):
+            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
+        case .end:
+            completeResponse(exchange, context: context)
+        }
+    }
+
+    private func completeResponse(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard let upstream = exchange.upstream else { return }
+        exchange.upstream = nil
+        if exchange.requestEndForwarded {
+            upstreams.release(upstream, reusable: exchange.upstreamKeepAlive)
+            let close = !exchange.clientKeepAlive || inputClosed
+            state = .idle
+            writeEnd(context: context, close: close)
+            if !close { resumeClientRead() }
+        } else {
+            // The upstream answered before the request body was complete (typically an error): the rest of
+            // the body has nowhere to go, and the upstream connection is mid-request.
+            upstreams.release(upstream, reusable: false)
+            writeEnd(context: context, close: true)
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeClientRead() }
+    }
+
+    func upstreamFailed(_ error: UpstreamError) {
+        guard case .forwarding(let exchange) = state, let upstream = exchange.upstream else { return }
+        exchange.upstream = nil
+        upstreams.release(upstream, reusable: false)
+        // A pooled connection the upstream had closed while idle: a body-less request is safe to send again.
+        if !exchange.responseStarted && !exchange.retried && upstream.exchanges > 1 && !exchange.framing.hasBody {
+            exchange.retried = true
+            exchange.requestEndForwarded = false
+            exchange.payload = exchange.initialPayload
+            exchange.pending = exchange.requestEndReceived ? [.end(nil)] : []
+            exchange.logger.debug("retrying on a fresh upstream connection")
+            return connect(exchange)
+        }
+        exchange.logger.info("upstream failed", metadata: ["error": "\(error)"])
+        if exchange.responseStarted {
+            state = .closed
+            context?.close(promise: nil)
+        } else {
+            failBeforeResponse(exchange, error.s3Error)
+        }
+    }
+}

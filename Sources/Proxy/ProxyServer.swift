@@ -1,0 +1,179 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Verifier
+
+/// The sidecar's HTTP/1.1 server: listens, authenticates every request and forwards what passes.
+///
+/// ```swift
+/// let server = try await ProxyServer.start(configuration: config, verifier: verifier, logger: logger)
+/// print(server.localAddress)
+/// try await server.run()   // until closed
+/// ```
+public final class ProxyServer: Sendable {
+    /// The address actually bound (useful with port 0).
+    public let localAddress: SocketAddress
+    private let serverChannel: Channel
+    private let group: EventLoopGroup
+    private let ownsGroup: Bool
+    private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
+
+    private init(
+        localAddress: SocketAddress,
+        serverChannel: Channel,
+        group: EventLoopGroup,
+        ownsGroup: Bool,
+        pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
+    ) {
+        self.localAddress = localAddress
+        self.serverChannel = serverChannel
+        self.group = group
+        self.ownsGroup = ownsGroup
+        self.pools = pools
+    }
+
+    /// The bound port.
+    public var port: Int { localAddress.port ?? 0 }
+
+    /// Binds the listener and starts accepting clients.
+    ///
+    /// - Parameters:
+    ///   - configuration: Addresses, mode, timeouts, limits.
+    ///   - verifier: Authenticates every request head.
+    ///   - authorizer: The policy check after authentication.
+    ///   - clock: Seconds since 1970; defaults to the wall clock.
+    ///   - group: The event loops to run on; by default a new group of `tuning.eventLoopThreads` loops (one
+    ///     per core), shut down by `close()`.
+    ///   - logger: Where the proxy logs. Secrets and signatures are never logged.
+    public static func start(
+        configuration: ProxyConfiguration,
+        verifier: SigV4Verifier,
+        authorizer: any RequestAuthorizer = AllowAllAuthorizer(),
+        clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock,
+        group: EventLoopGroup? = nil,
+        logger: Logger
+    ) async throws -> ProxyServer {
+        let ownsGroup = group == nil
+        let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.tuning.eventLoopThreads))
+
+        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = try await loop.submit {
+                NIOLoopBound(
+                    UpstreamConnectionPool(eventLoop: loop, configuration: configuration, logger: logger),
+                    eventLoop: loop
+                )
+            }.get()
+        }
+        let sharedPools = pools
+
+        let services = ProxyServices(
+            verifier: verifier,
+            authorizer: authorizer,
+            rewriter: UpstreamHeadRewriter(mode: configuration.mode, upstream: configuration.upstream),
+            clock: clock,
+            logger: logger,
+            lingerTimeout: configuration.timeouts.lingeringClose
+        )
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = configuration.limits.maxHeaderFieldSize
+        decoderLimits.maxHeaderListSize = configuration.limits.maxHeaderSectionSize
+        decoderLimits.maxHeaderFieldCount = configuration.limits.maxHeaderCount
+        let limits = decoderLimits
+        let tuning = configuration.tuning
+        let clientIdle = configuration.timeouts.clientIdle
+
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: configuration.listen.backlog)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelOption(.recvAllocator, value: tuning.receiveAllocator)
+                .childChannelOption(.maxMessagesPerRead, value: tuning.maxMessagesPerRead)
+                .childChannelOption(.writeBufferWaterMark, value: tuning.writeBufferWaterMark)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard let pool = sharedPools[ObjectIdentifier(channel.eventLoop)]?.value else {
+                            throw ChannelError.ioOnClosedChannel
+                        }
+                        try ProxyServer.configureClientPipeline(
+                            channel.pipeline.syncOperations,
+                            services: services,
+                            upstreams: pool,
+                            limits: limits,
+                            clientIdle: clientIdle
+                        )
+                    }
+                }
+                .bind(host: configuration.listen.host, port: configuration.listen.port)
+                .get()
+            guard let address = channel.localAddress else { throw ChannelError.unknownLocalAddress }
+            logger.info(
+                "listening",
+                metadata: [
+                    "address": "\(address)", "upstream": "\(configuration.upstream)",
+                    "mode": "\(configuration.mode.name)",
+                ]
+            )
+            return ProxyServer(
+                localAddress: address,
+                serverChannel: channel,
+                group: group,
+                ownsGroup: ownsGroup,
+                pools: sharedPools
+            )
+        } catch {
+            if ownsGroup { try? await group.shutdownGracefully() }
+            throw error
+        }
+    }
+
+    /// Adds the proxy's handlers to a client channel: NIO's HTTP server pipeline (with pipelining
+    /// assistance and bounded heads), S3-style parse errors, the idle timeout, and the proxy handler.
+    static func configureClientPipeline(
+        _ pipeline: ChannelPipeline.SynchronousOperations,
+        services: ProxyServices,
+        upstreams: any UpstreamConnectionSource,
+        limits: NIOHTTPDecoderLimitConfiguration,
+        clientIdle: TimeAmount
+    ) throws {
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: false,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits
+        )
+        try pipeline.addHandler(S3ProtocolErrorHandler())
+        // Reads only: tracking writes would cost a promise per write. While a response streams, missing reads
+        // are normal and the proxy handler ignores the event; the upstream side has its own timeout.
+        try pipeline.addHandler(IdleStateHandler(readTimeout: clientIdle))
+        try pipeline.addHandler(ProxyHandler(services: services, upstreams: upstreams))
+    }
+
+    /// Waits until the listener is closed.
+    public func run() async throws {
+        try await serverChannel.closeFuture.get()
+    }
+
+    /// Stops accepting, closes idle upstream connections and, if the server made its event loops, shuts
+    /// them down (which closes every open connection).
+    public func close() async throws {
+        try? await serverChannel.close()
+        for (_, pool) in pools {
+            try await pool.eventLoop.submit { pool.value.shutdown() }.get()
+        }
+        if ownsGroup {
+            try await group.shutdownGracefully()
+        }
+    }
+
+    /// Whole seconds since 1970 from the system clock.
+    @Sendable public static func wallClock() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec)
+    }
+}

@@ -1,0 +1,176 @@
+import Crypto
+import NIOCore
+import Verifier
+
+/// Checks a request body while it streams, and decides which bytes go upstream and when.
+///
+/// It enforces, as the request's signature demands: the `Content-Length` (more bytes than declared are
+/// refused at once, fewer at the end); a hex `x-amz-content-sha256`; an `x-amz-checksum-*` header on a
+/// plain body; and for `aws-chunked` bodies (`STREAMING-*`) the chunk signatures, trailer signature,
+/// trailing checksum and decoded length, through `AWSChunkedDecoder`.
+///
+/// Whenever anything is to be verified, the most recent outgoing piece is held back: the upstream gets it,
+/// and with it the body's last byte, only once `finish()` has accepted the whole body. Earlier bytes stream
+/// ahead of verification, which is safe only because a failure aborts the upstream request (the proxy
+/// closes that connection), so the backend discards a body it never saw complete (ARCHITECTURE.md rule 2).
+struct RequestBodyVerifier {
+    /// Which bytes go upstream.
+    enum Output: Equatable {
+        /// The body exactly as received (passthrough: the backend verifies it again).
+        case raw
+        /// The decoded object bytes of an aws-chunked body (resign and trusted: the backend gets a plain
+        /// body of `x-amz-decoded-content-length` bytes).
+        case decoded
+    }
+
+    /// What to do with the bytes just consumed.
+    enum Action: Equatable {
+        /// Send these bytes upstream now.
+        case forward(ByteBuffer)
+        /// Nothing to send yet.
+        case hold
+        /// Abort the upstream request and answer with this error.
+        case reject(S3Error)
+    }
+
+    /// The verdict at the end of the body.
+    enum Result: Equatable {
+        /// The body is good: send the held tail (if any), then end the request.
+        case complete(tail: ByteBuffer?)
+        /// Abort the upstream request and answer with this error.
+        case reject(S3Error)
+    }
+
+    private let declaredLength: Int64?
+    private let output: Output
+    private let allocator: ByteBufferAllocator
+    private var received: Int64 = 0
+    private var sha256: (hasher: SHA256, expected: [UInt8])?
+    private var checksum: (state: StreamingChecksum, expected: String)?
+    private var decoder: AWSChunkedDecoder?
+    private var held: ByteBuffer?
+    private var failed = false
+
+    /// Whether any check needs the whole body, so the last piece must wait for `finish()`.
+    private var verifying: Bool { sha256 != nil || checksum != nil || decoder != nil }
+
+    /// - Parameters:
+    ///   - auth: The authenticated head: its payload rule says what to check.
+    ///   - headers: The request headers (for `x-amz-checksum-*`, `x-amz-trailer`,
+    ///     `x-amz-decoded-content-length`).
+    ///   - declaredLength: `Content-Length`, or `nil` for a chunked body.
+    ///   - output: Raw or decoded bytes upstream (decoded matters only for aws-chunked bodies).
+    /// - Throws: `S3Error` when the headers contradict each other (an unannounced trailer, a missing
+    ///   decoded length, several checksum headers).
+    init(
+        auth: AuthenticatedRequest,
+        headers: [(name: String, value: String)],
+        declaredLength: Int64?,
+        output: Output,
+        allocator: ByteBufferAllocator = ByteBufferAllocator()
+    ) throws(S3Error) {
+        self.declaredLength = declaredLength
+        self.output = output
+        self.allocator = allocator
+        switch auth.payload {
+        case .unsigned:
+            checksum = try ChecksumHeader.find(in: headers).map { (StreamingChecksum($0.algorithm), $0.base64) }
+        case .sha256(let expected):
+            sha256 = (SHA256(), expected)
+            checksum = try ChecksumHeader.find(in: headers).map { (StreamingChecksum($0.algorithm), $0.base64) }
+        case .streaming:
+            decoder = AWSChunkedDecoder(try AWSChunkedDecoder.Expectations(request: auth, headers: headers))
+        }
+    }
+
+    /// The body bytes received so far (raw, as on the wire).
+    var receivedBytes: Int64 { received }
+
+    mutating func consume(_ bytes: ByteBuffer) -> Action {
+        guard !failed else { return .hold }
+        received += Int64(bytes.readableBytes)
+        if let declaredLength, received > declaredLength {
+            return fail(S3Error(.invalidRequest, "The request body is longer than its Content-Length."))
+        }
+        var outgoing = bytes
+        if decoder != nil {
+            var decoded = output == .decoded ? allocator.buffer(capacity: bytes.readableBytes) : nil
+            let result: Swift.Result<Void, S3Error> = bytes.withUnsafeReadableBytes { raw in
+                Swift.Result { () throws(S3Error) in
+                    try decoder!.consume(raw) { slice in decoded?.writeBytes(slice) }
+                }
+            }
+            if case .failure(let error) = result { return fail(error) }
+            if let decoded { outgoing = decoded }
+        } else {
+            bytes.withUnsafeReadableBytes { raw in
+                sha256?.hasher.update(bufferPointer: raw)
+                checksum?.state.update(raw)
+            }
+        }
+        guard outgoing.readableBytes > 0 else { return .hold }
+        guard verifying else { return .forward(outgoing) }
+        let previous = held
+        held = outgoing
+        return previous.map { .forward($0) } ?? .hold
+    }
+
+    mutating func finish() -> Result {
+        guard !failed else { return .reject(S3Error(.internalError, "The request body was already refused.")) }
+        if let declaredLength, received != declaredLength {
+            return reject(
+                S3Error(
+                    .incompleteBody,
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header."
+                )
+            )
+        }
+        if let decoder {
+            do throws(S3Error) {
+                _ = try decoder.finish()
+            } catch {
+                return reject(error)
+            }
+        }
+        if let (hasher, expected) = sha256 {
+            let computed = Array(hasher.finalize())
+            guard constantTimeEquals(computed, expected) else {
+                return reject(
+                    S3Error(
+                        .xAmzContentSHA256Mismatch,
+                        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                        details: [
+                            S3Error.Detail("ClientComputedContentSHA256", Hex.encode(expected)),
+                            S3Error.Detail("S3ComputedContentSHA256", Hex.encode(computed)),
+                        ]
+                    )
+                )
+            }
+        }
+        if let (state, expected) = checksum {
+            guard constantTimeEquals(Array(state.finalizeBase64().utf8), Array(expected.utf8)) else {
+                return reject(
+                    S3Error(
+                        .badDigest,
+                        "The \(state.algorithm.displayName) you specified did not match the calculated checksum."
+                    )
+                )
+            }
+        }
+        let tail = held
+        held = nil
+        return .complete(tail: tail)
+    }
+
+    private mutating func fail(_ error: S3Error) -> Action {
+        failed = true
+        held = nil
+        return .reject(error)
+    }
+
+    private mutating func reject(_ error: S3Error) -> Result {
+        failed = true
+        held = nil
+        return .reject(error)
+    }
+}

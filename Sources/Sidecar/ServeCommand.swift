@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import Proxy
+import Verifier
+
+/// `s3-sidecar serve`: runs the proxy until it is killed.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Listen for S3 requests, verify their SigV4 signatures, and forward verified ones upstream."
+    )
+
+    @Option(help: "Address to listen on, as host:port (\"[::1]:8080\" for IPv6). Port 0 picks a free port.")
+    var listen: String = "127.0.0.1:8080"
+
+    @Option(help: "The backend to forward to, e.g. http://127.0.0.1:9000 (no path).")
+    var upstream: String
+
+    @Option(
+        help: ArgumentHelp(
+            "How forwarded requests are authenticated upstream.",
+            discussion: """
+                passthrough: forward the verified request unchanged (the backend checks signatures too).
+                resign: strip the client's auth and sign with --upstream-access-key-id/--upstream-secret-access-key.
+                trusted: strip the client's auth and add X-Sidecar-Access-Key naming the verified key.
+                """
+        )
+    )
+    var mode: Mode = .passthrough
+
+    @Option(help: "The region clients sign for (and, in resign mode, the region signed for upstream).")
+    var region: String = "us-east-1"
+
+    @Option(
+        help: ArgumentHelp(
+            "JSON file with the accepted keys.",
+            discussion:
+                #"Format: {"keys": [{"accessKeyId": "...", "secretAccessKey": "..."}]}; unknown fields are an error."#,
+            valueName: "path"
+        )
+    )
+    var credentials: String
+
+    @Option(help: "resign mode: the backend's access key id.")
+    var upstreamAccessKeyId: String?
+
+    @Option(help: "resign mode: the backend's secret access key.")
+    var upstreamSecretAccessKey: String?
+
+    @Option(help: "Seconds a client connection may stay idle before it is closed.")
+    var idleTimeout: Int = 60
+
+    @Option(help: "Seconds without progress before an upstream request is given up.")
+    var upstreamTimeout: Int = 60
+
+    @Option(help: "Upstream connections per event loop.")
+    var upstreamConnections: Int = 128
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case passthrough, resign, trusted
+    }
+
+    private static func endpoint(_ url: String) throws -> UpstreamEndpoint {
+        let parsed = Result { () throws(UpstreamEndpoint.ParseError) in try UpstreamEndpoint(url: url) }
+        switch parsed {
+        case .success(let endpoint): return endpoint
+        case .failure(let error): throw ConfigurationError(description: error.description)
+        }
+    }
+
+    private static func keys(_ path: String) throws -> [Credential] {
+        let loaded = Result { () throws(CredentialsFile.Error) in try CredentialsFile.load(path: path) }
+        switch loaded {
+        case .success(let keys): return keys
+        case .failure(let error): throw ConfigurationError(description: error.description)
+        }
+    }
+
+    func validate() throws {
+        if mode == .resign && (upstreamAccessKeyId == nil || upstreamSecretAccessKey == nil) {
+            throw ValidationError(
+                "--mode resign needs --upstream-access-key-id and --upstream-secret-access-key."
+            )
+        }
+        if mode != .resign && (upstreamAccessKeyId != nil || upstreamSecretAccessKey != nil) {
+            throw ValidationError(
+                "--upstream-access-key-id and --upstream-secret-access-key apply only to --mode resign."
+            )
+        }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
+        }
+        guard idleTimeout > 0, upstreamTimeout > 0, upstreamConnections > 0 else {
+            throw ValidationError("--idle-timeout, --upstream-timeout and --upstream-connections must be positive.")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "s3-sidecar")
+
+        let (host, port) = try ListenAddress.parse(listen)
+        let endpoint = try Self.endpoint(upstream)
+        let keys = try Self.keys(credentials)
+
+        let upstreamMode: UpstreamMode
+        switch mode {
+        case .passthrough: upstreamMode = .passthrough
+        case .trusted: upstreamMode = .trusted
+        case .resign:
+            upstreamMode = .resign(
+                UpstreamCredentials(
+                    accessKeyId: upstreamAccessKeyId ?? "",
+                    secretAccessKey: upstreamSecretAccessKey ?? "",
+                    region: region
+                )
+            )
+        }
+
+        let configuration = ProxyConfiguration(
+            listen: .init(host: host, port: port),
+            upstream: endpoint,
+            mode: upstreamMode,
+            timeouts: .init(clientIdle: .seconds(Int64(idleTimeout)), upstreamRead: .seconds(Int64(upstreamTimeout))),
+            pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
+        )
+        let verifier = SigV4Verifier(
+            configuration: .init(regions: [region]),
+            credentials: InMemoryCredentialStore(keys)
+        )
+        let server = try await ProxyServer.start(configuration: configuration, verifier: verifier, logger: logger)
+        // Unbuffered, so a supervisor reading the port (with --listen ...:0) sees it at once.
+        let ip = server.localAddress.ipAddress ?? host
+        let line = "s3-sidecar listening on \(ip.contains(":") ? "[\(ip)]" : ip):\(server.port)\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+        try await server.run()
+    }
+}
+
+/// A configuration problem found while starting: printed as `Error: …`, without the usage text.
+struct ConfigurationError: Error, CustomStringConvertible {
+    var description: String
+}

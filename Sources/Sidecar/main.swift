@@ -1,1 +1,0 @@
-print("s3-sidecar")
