@@ -49,6 +49,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "resign mode: the backend's secret access key.")
     var upstreamSecretAccessKey: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Legacy Signature Version 2 requests: accept or refuse.",
+            discussion: "Refused V2 requests get S3's InvalidRequest naming AWS4-HMAC-SHA256."
+        )
+    )
+    var sigv2: SignatureV2Policy = .accept
+
     @Option(help: "Seconds a client connection may stay idle before it is closed.")
     var idleTimeout: Int = 60
 
@@ -63,6 +71,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     enum Mode: String, ExpressibleByArgument, CaseIterable {
         case passthrough, resign, trusted
+    }
+
+    enum SignatureV2Policy: String, ExpressibleByArgument, CaseIterable {
+        case accept, refuse
     }
 
     private static func endpoint(_ url: String) throws -> UpstreamEndpoint {
@@ -135,7 +147,7 @@ struct ServeCommand: AsyncParsableCommand {
             pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
         )
         let verifier = SigV4Verifier(
-            configuration: .init(regions: [region]),
+            configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
             credentials: InMemoryCredentialStore(keys)
         )
         let server = try await ProxyServer.start(configuration: configuration, verifier: verifier, logger: logger)

@@ -163,8 +163,11 @@ class RecordingUpstream:
                     if not self.raw_requestline or not self.parse_request():
                         self.close_connection = True
                         return
-                    length = int(self.headers.get("Content-Length") or 0)
-                    body = self.rfile.read(length) if length else b""
+                    if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                        body = self._read_chunked()
+                    else:
+                        length = int(self.headers.get("Content-Length") or 0)
+                        body = self.rfile.read(length) if length else b""
                     with recorder._lock:
                         recorder.requests.append((self.command, self.path, list(self.headers.items()), body))
                     payload = b"" if self.command == "HEAD" else b"recorded"
@@ -176,6 +179,18 @@ class RecordingUpstream:
                     self.wfile.flush()
                 except (OSError, ValueError):
                     self.close_connection = True
+
+            def _read_chunked(self):
+                """The body of a Transfer-Encoding: chunked request, with its HTTP framing removed."""
+                body = b""
+                while True:
+                    size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                            pass  # trailer fields
+                        return body
+                    body += self.rfile.read(size)
+                    self.rfile.readline(16)  # the CRLF after the chunk
 
             def log_message(self, *args):
                 pass
