@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "Verifier",
                 "Proxy",
+                "DevStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,6 +68,7 @@ let package = Package(
             name: "DevStoreTests",
             dependencies: [
                 "DevStore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DevStore
 import Foundation
 import Logging
 import NIOCore
@@ -15,8 +16,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, as host:port (\"[::1]:8080\" for IPv6). Port 0 picks a free port.")
     var listen: String = "127.0.0.1:8080"
 
-    @Option(help: "The backend to forward to, e.g. http://127.0.0.1:9000 (no path).")
-    var upstream: String
+    @Option(
+        help: ArgumentHelp(
+            "The backend to forward to, e.g. http://127.0.0.1:9000 (no path).",
+            discussion: """
+                Without it, the sidecar starts the embedded development store over --data-dir on a loopback \
+                port and sits in front of it in trusted mode, with a generated key (kept in the data \
+                directory) printed at start-up. The store is for development and tests, not production.
+                """
+        )
+    )
+    var upstream: String?
+
+    @Option(help: "Embedded store only (no --upstream): the directory that holds its buckets and key file.")
+    var dataDir: String = "./data"
 
     @Option(
         help: ArgumentHelp(
@@ -28,7 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
                 """
         )
     )
-    var mode: Mode = .passthrough
+    var mode: Mode?
 
     @Option(help: "The region clients sign for (and, in resign mode, the region signed for upstream).")
     var region: String = "us-east-1"
@@ -41,7 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "path"
         )
     )
-    var credentials: String
+    var credentials: String?
 
     @Option(help: "resign mode: the backend's access key id.")
     var upstreamAccessKeyId: String?
@@ -93,7 +106,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    /// The mode in force: trusted in front of the embedded store, passthrough by default otherwise.
+    private var effectiveMode: Mode { mode ?? (upstream == nil ? .trusted : .passthrough) }
+
     func validate() throws {
+        if upstream == nil, let mode, mode != .trusted {
+            throw ValidationError("Without --upstream the embedded store runs behind the sidecar in trusted mode only.")
+        }
+        if upstream != nil, credentials == nil {
+            throw ValidationError("--upstream needs --credentials, the file of keys clients sign with.")
+        }
+        let mode = effectiveMode
         if mode == .resign && (upstreamAccessKeyId == nil || upstreamSecretAccessKey == nil) {
             throw ValidationError(
                 "--mode resign needs --upstream-access-key-id and --upstream-secret-access-key."
@@ -122,11 +145,21 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "s3-sidecar")
 
         let (host, port) = try ListenAddress.parse(listen)
-        let endpoint = try Self.endpoint(upstream)
-        let keys = try Self.keys(credentials)
+        var embedded: DevStoreServer?
+        let endpoint: UpstreamEndpoint
+        let keys: [Credential]
+        if let upstream {
+            endpoint = try Self.endpoint(upstream)
+            keys = try Self.keys(credentials ?? "")
+        } else {
+            let store = try await EmbeddedBackend.start(dataDirectory: dataDir, region: region, logger: logger)
+            embedded = store
+            endpoint = UpstreamEndpoint(host: "127.0.0.1", port: store.port)
+            keys = try credentials.map(Self.keys) ?? EmbeddedBackend.credentials(dataDirectory: dataDir)
+        }
 
         let upstreamMode: UpstreamMode
-        switch mode {
+        switch effectiveMode {
         case .passthrough: upstreamMode = .passthrough
         case .trusted: upstreamMode = .trusted
         case .resign:
@@ -151,11 +184,21 @@ struct ServeCommand: AsyncParsableCommand {
             credentials: InMemoryCredentialStore(keys)
         )
         let server = try await ProxyServer.start(configuration: configuration, verifier: verifier, logger: logger)
-        // Unbuffered, so a supervisor reading the port (with --listen ...:0) sees it at once.
         let ip = server.localAddress.ipAddress ?? host
-        let line = "s3-sidecar listening on \(ip.contains(":") ? "[\(ip)]" : ip):\(server.port)\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+        let address = "\(ip.contains(":") ? "[\(ip)]" : ip):\(server.port)"
+        var banner = ""
+        if embedded != nil, let key = keys.first {
+            banner = EmbeddedBackend.banner(
+                endpoint: "http://\(address)",
+                region: region,
+                credential: key,
+                dataDirectory: dataDir
+            )
+        }
+        // Unbuffered, so a supervisor reading the port (with --listen ...:0) sees it at once.
+        FileHandle.standardOutput.write(Data((banner + "s3-sidecar listening on \(address)\n").utf8))
         try await server.run()
+        try await embedded?.shutdown()
     }
 }
 

@@ -1,2 +1,0 @@
-/// The embedded development object store (see DevStoreServer).
-public enum DevStore {}
