@@ -228,6 +228,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let now = services.clock()
             let auth = try services.verifier.authenticate(s3Head, now: now)
             logger[metadataKey: "s3.access_key"] = "\(auth.accessKeyId)"
+            ProxyMetrics.authenticated(auth)
             try services.authorizer.authorize(
                 S3Operation(accessKeyId: auth.accessKeyId, method: s3Head.method, rawPath: s3Head.rawPath)
             )
@@ -362,6 +363,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             metadata: ["s3.error": "\(error.code)", "http.method": "\(head.method.rawValue)"]
         )
         state = .discarding
+        ProxyMetrics.refused(error.code)
         writeError(error, resource: resource, requestId: requestId, isHEAD: head.method == .HEAD, close: close)
     }
 

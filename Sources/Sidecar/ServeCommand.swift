@@ -2,6 +2,8 @@ import ArgumentParser
 import DevStore
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import NIOCore
 import Proxy
 import Verifier
@@ -69,6 +71,14 @@ struct ServeCommand: AsyncParsableCommand {
         )
     )
     var sigv2: SignatureV2Policy = .accept
+
+    @Option(
+        help: ArgumentHelp(
+            "Address of the admin listener, as host:port: Prometheus metrics at /metrics, /healthz, /readyz.",
+            discussion: "Off unless given. Keep it on a private address."
+        )
+    )
+    var adminListen: String?
 
     @Option(help: "Seconds a client connection may stay idle before it is closed.")
     var idleTimeout: Int = 60
@@ -143,6 +153,8 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "s3-sidecar")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let (host, port) = try ListenAddress.parse(listen)
         var embedded: DevStoreServer?
@@ -195,8 +207,14 @@ struct ServeCommand: AsyncParsableCommand {
                 dataDirectory: dataDir
             )
         }
+        var adminLine = ""
+        if let adminListen {
+            let (adminHost, adminPort) = try ListenAddress.parse(adminListen)
+            let admin = try await AdminServer.start(host: adminHost, port: adminPort, registry: registry, logger: logger)
+            adminLine = "s3-sidecar admin on \(adminHost.contains(":") ? "[\(adminHost)]" : adminHost):\(admin.port)\n"
+        }
         // Unbuffered, so a supervisor reading the port (with --listen ...:0) sees it at once.
-        FileHandle.standardOutput.write(Data((banner + "s3-sidecar listening on \(address)\n").utf8))
+        FileHandle.standardOutput.write(Data((banner + adminLine + "s3-sidecar listening on \(address)\n").utf8))
         try await server.run()
         try await embedded?.shutdown()
     }

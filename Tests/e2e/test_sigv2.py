@@ -140,3 +140,29 @@ def test_s3cmd_with_signature_v2(sidecar, bucket, moto_s3, tmp_path):
     get = run("get", f"s3://{bucket}/s3cmd/{source.name}", str(target))
     assert get.returncode == 0, get.stderr
     assert target.read_bytes() == source.read_bytes()
+
+
+def test_v2_requests_are_counted_on_the_admin_metrics_endpoint(sidecar_bin, moto, credentials_file, workdir, bucket):
+    admin_port = e2e.free_port()
+    service = e2e.start_service(
+        "s3-sidecar (admin)",
+        lambda port: [
+            sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", moto.url, "--mode", "passthrough",
+            "--region", e2e.REGION, "--credentials", credentials_file, "--admin-listen", f"127.0.0.1:{admin_port}",
+        ],
+        str(workdir / "sidecar-admin.log"),
+        ready_timeout=30,
+    )
+    try:
+        admin = f"http://127.0.0.1:{admin_port}"
+        assert requests.get(f"{admin}/healthz", timeout=e2e.IO_TIMEOUT).text == "ok\n"
+        assert requests.get(f"{admin}/readyz", timeout=e2e.IO_TIMEOUT).status_code == 200
+        v2_client(service.url).put_object(Bucket=bucket, Key="counted.txt", Body=b"1")
+        e2e.s3_client(service.url).get_object(Bucket=bucket, Key="counted.txt")
+        requests.get(f"{service.url}/{bucket}/anonymous", timeout=e2e.IO_TIMEOUT)
+        metrics = requests.get(f"{admin}/metrics", timeout=e2e.IO_TIMEOUT).text
+        assert 's3_sidecar_requests_total{signature="v2",form="header"} 1' in metrics
+        assert 's3_sidecar_requests_total{signature="v4",form="header"} 1' in metrics
+        assert 's3_sidecar_refused_requests_total{code="AccessDenied"} 1' in metrics
+    finally:
+        service.stop()
