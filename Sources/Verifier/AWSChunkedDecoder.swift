@@ -364,15 +364,10 @@ public struct AWSChunkedDecoder {
         expected.reserveCapacity(64)
         expectations.signingKey.appendSignatureHex(of: stringToSign, to: &expected)
         guard let provided = chunkSignature, constantTimeEquals(expected, provided) else {
-            throw S3Error(
-                .signatureDoesNotMatch,
-                "The request signature we calculated does not match the signature you provided. "
-                    + "Check your key and signing method.",
-                details: [
-                    S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
-                    S3Error.Detail("SignatureProvided", chunkSignature ?? ""),
-                ]
-            )
+            throw S3Error.signatureDoesNotMatch(details: [
+                S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
+                S3Error.Detail("SignatureProvided", chunkSignature ?? ""),
+            ])
         }
         previousSignature = provided
     }
@@ -403,15 +398,10 @@ public struct AWSChunkedDecoder {
             var expected: [UInt8] = []
             expectations.signingKey.appendSignatureHex(of: stringToSign, to: &expected)
             guard constantTimeEquals(expected, provided) else {
-                throw S3Error(
-                    .signatureDoesNotMatch,
-                    "The request signature we calculated does not match the signature you provided. "
-                        + "Check your key and signing method.",
-                    details: [
-                        S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
-                        S3Error.Detail("SignatureProvided", provided),
-                    ]
-                )
+                throw S3Error.signatureDoesNotMatch(details: [
+                    S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
+                    S3Error.Detail("SignatureProvided", provided),
+                ])
             }
         }
     }

@@ -138,16 +138,11 @@ public struct PostPolicy: Sendable {
         key.appendSignatureHex(of: Array(policyText.utf8), to: &expected)
         let provided = value("x-amz-signature")!
         guard constantTimeEquals(expected, provided) else {
-            throw S3Error(
-                .signatureDoesNotMatch,
-                "The request signature we calculated does not match the signature you provided. "
-                    + "Check your key and signing method.",
-                details: [
-                    S3Error.Detail("AWSAccessKeyId", accessKeyId),
-                    S3Error.Detail("StringToSign", policyText),
-                    S3Error.Detail("SignatureProvided", provided),
-                ]
-            )
+            throw S3Error.signatureDoesNotMatch(details: [
+                S3Error.Detail("AWSAccessKeyId", accessKeyId),
+                S3Error.Detail("StringToSign", policyText),
+                S3Error.Detail("SignatureProvided", provided),
+            ])
         }
 
         // Only now, signed: read the policy.

@@ -145,6 +145,19 @@ public struct S3Error: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension S3Error {
+    /// `SignatureDoesNotMatch` with S3's message and the diagnostic elements given (string to sign,
+    /// signature provided, …): the one way every signature check in this module reports a mismatch.
+    static func signatureDoesNotMatch(details: [Detail]) -> S3Error {
+        S3Error(
+            .signatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. "
+                + "Check your key and signing method.",
+            details: details
+        )
+    }
+}
+
 // MARK: - XML text escaping
 
 private func appendElement(_ name: String, _ text: String, to xml: inout String) {

@@ -335,12 +335,7 @@ public struct SigV4Verifier: Sendable {
         if !canonical.missingHeaders.isEmpty {
             details.append(S3Error.Detail("SignedHeadersMissing", canonical.missingHeaders.joined(separator: ", ")))
         }
-        return S3Error(
-            .signatureDoesNotMatch,
-            "The request signature we calculated does not match the signature you provided. "
-                + "Check your key and signing method.",
-            details: details
-        )
+        return S3Error.signatureDoesNotMatch(details: details)
     }
 }
 

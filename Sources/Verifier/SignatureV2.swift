@@ -132,17 +132,12 @@ extension SigV4Verifier {
         )
         let provided = Data(base64Encoded: providedSignature).map(Array.init) ?? []
         guard constantTimeEquals(Array(expected), provided) else {
-            throw S3Error(
-                .signatureDoesNotMatch,
-                "The request signature we calculated does not match the signature you provided. "
-                    + "Check your key and signing method.",
-                details: [
-                    S3Error.Detail("AWSAccessKeyId", accessKeyId),
-                    S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
-                    S3Error.Detail("SignatureProvided", providedSignature),
-                    S3Error.Detail("StringToSignBytes", Hex.spaced(stringToSign)),
-                ]
-            )
+            throw S3Error.signatureDoesNotMatch(details: [
+                S3Error.Detail("AWSAccessKeyId", accessKeyId),
+                S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
+                S3Error.Detail("SignatureProvided", providedSignature),
+                S3Error.Detail("StringToSignBytes", Hex.spaced(stringToSign)),
+            ])
         }
 
         // V2 has no credential scope; the request maps to the first served region on its own date, so that
