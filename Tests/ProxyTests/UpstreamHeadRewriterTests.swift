@@ -112,6 +112,10 @@ struct UpstreamHeadRewriterTests {
         #expect(
             UpstreamHeadRewriter.removingAuthQueryParameters(from: "/%E2%9C%93?X-Amz-Expires=5&X=1") == "/%E2%9C%93?X=1"
         )
+        // A Signature Version 2 presigned URL carries its auth in other names; only they go, and only for V2.
+        let v2 = "/b/k?AWSAccessKeyId=AK&Expires=1700000000&Signature=abc%2B%3D&response-content-type=text%2Fplain"
+        #expect(UpstreamHeadRewriter.removingAuthQueryParameters(from: v2, version: .v2) == "/b/k?response-content-type=text%2Fplain")
+        #expect(UpstreamHeadRewriter.removingAuthQueryParameters(from: v2, version: .v4) == v2)
     }
 
     @Test("resign produces a request the backend's key verifies, with the verified payload hash")
