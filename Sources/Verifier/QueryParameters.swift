@@ -1,10 +1,13 @@
 /// The query string of a request, decoded once and kept in both forms: decoded (to read `X-Amz-*`
 /// values) and encoded per SigV4 (to build the canonical query).
+///
+/// Names and values stay byte arrays: most are only compared or copied into the canonical query, so a
+/// `String` is made only for the few values a caller reads.
 package struct QueryParameters: Sendable {
     package struct Parameter: Sendable {
-        /// Decoded name and value.
-        package var name: String
-        package var value: String
+        /// Decoded name and value bytes.
+        package var name: [UInt8]
+        package var value: [UInt8]
         /// SigV4-encoded name and value, as they appear in the canonical query.
         package var encodedName: [UInt8]
         package var encodedValue: [UInt8]
@@ -28,15 +31,14 @@ package struct QueryParameters: Sendable {
                 if end > start {
                     var eq = start
                     while eq < end, bytes[eq] != UInt8(ascii: "=") { eq += 1 }
-                    let nameBytes = UnsafeBufferPointer(rebasing: bytes[start..<eq])
-                    let valueBytes = eq < end ? UnsafeBufferPointer(rebasing: bytes[(eq + 1)..<end]) : UnsafeBufferPointer(rebasing: bytes[end..<end])
-                    guard let name = URIEncoding.decodeQueryComponent(nameBytes),
-                        let value = URIEncoding.decodeQueryComponent(valueBytes)
+                    let valueStart = eq < end ? eq + 1 : end
+                    guard let name = URIEncoding.decodeQueryComponent(UnsafeBufferPointer(rebasing: bytes[start..<eq])),
+                        let value = URIEncoding.decodeQueryComponent(UnsafeBufferPointer(rebasing: bytes[valueStart..<end]))
                     else { return nil }
                     parameters.append(
                         Parameter(
-                            name: String(decoding: name, as: UTF8.self),
-                            value: String(decoding: value, as: UTF8.self),
+                            name: name,
+                            value: value,
                             encodedName: URIEncoding.encode(name),
                             encodedValue: URIEncoding.encode(value)
                         )
@@ -52,16 +54,16 @@ package struct QueryParameters: Sendable {
 
     /// The first decoded value of the parameter with exactly this name (query names are case-sensitive).
     package func value(_ name: String) -> String? {
-        parameters.first { $0.name == name }?.value
+        parameters.first { $0.name.elementsEqual(name.utf8) }.map { String(decoding: $0.value, as: UTF8.self) }
     }
 
     package func contains(_ name: String) -> Bool {
-        parameters.contains { $0.name == name }
+        parameters.contains { $0.name.elementsEqual(name.utf8) }
     }
 
     /// How many parameters carry this exact name.
     package func count(of name: String) -> Int {
-        parameters.reduce(0) { $0 + ($1.name == name ? 1 : 0) }
+        parameters.reduce(0) { $0 + ($1.name.elementsEqual(name.utf8) ? 1 : 0) }
     }
 
     /// Appends the canonical query: pairs sorted by encoded name, then encoded value, joined by `&`,
@@ -69,7 +71,7 @@ package struct QueryParameters: Sendable {
     package func appendCanonical(excluding excluded: String?, to out: inout [UInt8]) {
         var included = parameters
         if let excluded {
-            included.removeAll { $0.name == excluded }
+            included.removeAll { $0.name.elementsEqual(excluded.utf8) }
         }
         included.sort { a, b in
             if a.encodedName != b.encodedName { return a.encodedName.lexicographicallyPrecedes(b.encodedName) }
