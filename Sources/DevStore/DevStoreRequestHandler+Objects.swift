@@ -126,7 +126,7 @@ extension DevStoreRequestHandler {
             try store.requireBucket(bucket)
             var failures: [(key: String, error: String)] = []
             for key in requestedKeys {
-                if key.isEmpty || key.utf8.count > S3Operation.maximumKeyLength {
+                if key.isEmpty || key.utf8.count > StoreOperation.maximumKeyLength {
                     failures.append((key, "InvalidArgument"))
                     continue
                 }

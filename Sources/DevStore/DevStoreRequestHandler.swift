@@ -93,7 +93,7 @@ struct DevStoreRequestHandler: Sendable {
         var response: S3Response?
         do {
             let target = try S3RequestTarget.parse(head.uri)
-            let operation = try S3Operation.route(method: head.method, target: target, headers: head.headers)
+            let operation = try StoreOperation.route(method: head.method, target: target, headers: head.headers)
             exchange.logger.debug(
                 "request",
                 metadata: ["http.method": "\(head.method)", "s3.operation": "\(operation)"]
@@ -146,7 +146,7 @@ struct DevStoreRequestHandler: Sendable {
 
     /// Runs an operation; returns the response to send, or `nil` if the operation sent its own.
     private func perform(
-        _ operation: S3Operation,
+        _ operation: StoreOperation,
         target: S3RequestTarget,
         exchange: inout Exchange,
         stream: inout RequestStream,

@@ -26,8 +26,8 @@ struct ByteRangeTests {
 
 @Suite("Routing and request targets")
 struct RoutingTests {
-    private func route(_ method: HTTPMethod, _ target: String, _ headers: HTTPHeaders = [:]) throws -> S3Operation {
-        try S3Operation.route(method: method, target: try S3RequestTarget.parse(target), headers: headers)
+    private func route(_ method: HTTPMethod, _ target: String, _ headers: HTTPHeaders = [:]) throws -> StoreOperation {
+        try StoreOperation.route(method: method, target: try S3RequestTarget.parse(target), headers: headers)
     }
 
     @Test("keys are percent-decoded once and never normalized")

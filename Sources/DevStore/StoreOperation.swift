@@ -4,7 +4,7 @@ import NIOHTTP1
 ///
 /// Routing is pure so that it can be tested without a server; validation of names and keys happens
 /// here too, before any file is touched.
-enum S3Operation: Sendable, Equatable {
+enum StoreOperation: Sendable, Equatable {
     case listBuckets
     case createBucket(bucket: String)
     case deleteBucket(bucket: String)
@@ -50,7 +50,7 @@ enum S3Operation: Sendable, Equatable {
         method: HTTPMethod,
         target: S3RequestTarget,
         headers: HTTPHeaders
-    ) throws(DevStoreError) -> S3Operation {
+    ) throws(DevStoreError) -> StoreOperation {
         guard let bucket = target.bucket else {
             guard method == .GET || method == .HEAD else { throw DevStoreError.methodNotAllowed }
             return .listBuckets
