@@ -230,7 +230,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             logger[metadataKey: "s3.access_key"] = "\(auth.accessKeyId)"
             ProxyMetrics.authenticated(auth)
             try services.authorizer.authorize(
-                S3Operation(accessKeyId: auth.accessKeyId, method: s3Head.method, rawPath: s3Head.rawPath)
+                S3Operation(accessKeyId: auth.accessKeyId, head: s3Head)
             )
             let output = services.rewriter.bodyOutput(for: auth)
             payload = try RequestBodyVerifier(

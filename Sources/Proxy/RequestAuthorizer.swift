@@ -10,12 +10,45 @@ public struct S3Operation: Sendable, Hashable {
     public var bucket: String?
     /// The rest of the path after the bucket, percent-decoded; `nil` when the request addresses the bucket.
     public var key: String?
+    /// The kind of access the request needs.
+    public var action: S3Action
+    /// A listing's decoded `prefix`: a key limited to a prefix may list only within it.
+    public var listPrefix: String?
+    /// CopyObject's and UploadPartCopy's source, which needs `read` as well.
+    public var copySource: (bucket: String, key: String)?
+    /// DeleteObjects: the keys are in the body, out of the policy's sight.
+    public var keysInBody = false
 
-    public init(accessKeyId: String, method: String, bucket: String?, key: String?) {
+    public init(
+        accessKeyId: String,
+        method: String,
+        bucket: String?,
+        key: String?,
+        action: S3Action = .read,
+        listPrefix: String? = nil,
+        copySource: (bucket: String, key: String)? = nil
+    ) {
         self.accessKeyId = accessKeyId
         self.method = method
         self.bucket = bucket
         self.key = key
+        self.action = action
+        self.listPrefix = listPrefix
+        self.copySource = copySource
+    }
+
+    public static func == (a: S3Operation, b: S3Operation) -> Bool {
+        a.accessKeyId == b.accessKeyId && a.method == b.method && a.bucket == b.bucket && a.key == b.key
+            && a.action == b.action && a.listPrefix == b.listPrefix && a.copySource?.bucket == b.copySource?.bucket
+            && a.copySource?.key == b.copySource?.key && a.keysInBody == b.keysInBody
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(accessKeyId)
+        hasher.combine(method)
+        hasher.combine(bucket)
+        hasher.combine(key)
+        hasher.combine(action)
     }
 
     /// Derives the operation from a verified request (path-style addressing).
@@ -33,7 +66,7 @@ public struct S3Operation: Sendable, Hashable {
         self.init(accessKeyId: accessKeyId, method: method, bucket: bucket, key: key)
     }
 
-    private static func decode(_ s: Substring) -> String {
+    static func decode(_ s: Substring) -> String {
         var out: [UInt8] = []
         var it = s.utf8[...]
         while let c = it.popFirst() {

@@ -1,7 +1,11 @@
 import Foundation
+import Proxy
 import Verifier
 
-/// Reads the `--credentials` file: `{"keys": [{"accessKeyId": "...", "secretAccessKey": "..."}]}`.
+/// Reads the `--credentials` file: `{"keys": [{"accessKeyId": "...", "secretAccessKey": "..."}]}`, where a
+/// key may also carry `"sessionToken"`, `"disabled": true` (the key is refused as unknown) and a policy,
+/// `"allow": [{"bucket": "photos", "prefix": "uploads/", "actions": ["read", "write", "delete", "list",
+/// "multipart"]}]` (`"*"` for every bucket; no `allow` means full access).
 ///
 /// Strict on purpose: a misspelt field (`secretKey`) would otherwise be silently ignored and the key
 /// would fail in confusing ways at request time.
@@ -19,12 +23,27 @@ enum CredentialsFile {
         var accessKeyId: String
         var secretAccessKey: String
         var sessionToken: String?
+        var disabled: Bool?
+        var allow: [Grant]?
+    }
+
+    private struct Grant: Decodable {
+        var bucket: String
+        var prefix: String?
+        var actions: [String]
+    }
+
+    /// The keys of a file: the enabled credentials, and the policy of each key that has one.
+    struct Keys {
+        var credentials: [Credential]
+        var policies: [String: AccessPolicy]
     }
 
     static let topLevelFields: Set<String> = ["keys"]
-    static let keyFields: Set<String> = ["accessKeyId", "secretAccessKey", "sessionToken"]
+    static let keyFields: Set<String> = ["accessKeyId", "secretAccessKey", "sessionToken", "disabled", "allow"]
+    static let grantFields: Set<String> = ["bucket", "prefix", "actions"]
 
-    static func load(path: String) throws(Error) -> [Credential] {
+    static func load(path: String) throws(Error) -> Keys {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -34,7 +53,7 @@ enum CredentialsFile {
         return try parse(data, source: path)
     }
 
-    static func parse(_ data: Data, source: String) throws(Error) -> [Credential] {
+    static func parse(_ data: Data, source: String) throws(Error) -> Keys {
         func fail(_ why: String) -> Error { Error(description: "credentials file \(source): \(why)") }
 
         // Unknown fields first: JSONDecoder ignores them.
@@ -53,8 +72,15 @@ enum CredentialsFile {
             guard let key = entry as? [String: Any] else { throw fail("keys[\(i)] must be an object") }
             if let unknown = key.keys.filter({ !keyFields.contains($0) }).sorted().first {
                 throw fail(
-                    "unknown field \"\(unknown)\" in keys[\(i)] (expected accessKeyId, secretAccessKey, sessionToken)"
+                    "unknown field \"\(unknown)\" in keys[\(i)] "
+                        + "(expected accessKeyId, secretAccessKey, sessionToken, disabled, allow)"
                 )
+            }
+            for (j, grant) in (key["allow"] as? [Any] ?? []).enumerated() {
+                guard let grant = grant as? [String: Any] else { throw fail("keys[\(i)].allow[\(j)] must be an object") }
+                if let unknown = grant.keys.filter({ !grantFields.contains($0) }).sorted().first {
+                    throw fail("unknown field \"\(unknown)\" in keys[\(i)].allow[\(j)] (expected bucket, prefix, actions)")
+                }
             }
         }
 
@@ -73,14 +99,34 @@ enum CredentialsFile {
 
         guard !file.keys.isEmpty else { throw fail("\"keys\" is empty: no request could ever be accepted") }
         var seen: Set<String> = []
-        var credentials: [Credential] = []
+        var loaded = Keys(credentials: [], policies: [:])
         for (i, key) in file.keys.enumerated() {
             guard !key.accessKeyId.isEmpty else { throw fail("keys[\(i)].accessKeyId is empty") }
             guard !key.secretAccessKey.isEmpty else { throw fail("keys[\(i)].secretAccessKey is empty") }
             guard seen.insert(key.accessKeyId).inserted else {
                 throw fail("keys[\(i)].accessKeyId \"\(key.accessKeyId)\" appears more than once")
             }
-            credentials.append(
+            if let allow = key.allow {
+                var grants: [AccessPolicy.Grant] = []
+                for (j, grant) in allow.enumerated() {
+                    guard !grant.bucket.isEmpty else { throw fail("keys[\(i)].allow[\(j)].bucket is empty") }
+                    var actions: Set<S3Action> = []
+                    for name in grant.actions {
+                        guard let action = S3Action(rawValue: name) else {
+                            throw fail(
+                                "keys[\(i)].allow[\(j)].actions: unknown action \"\(name)\" (expected "
+                                    + S3Action.allCases.map(\.rawValue).joined(separator: ", ") + ")"
+                            )
+                        }
+                        actions.insert(action)
+                    }
+                    guard !actions.isEmpty else { throw fail("keys[\(i)].allow[\(j)].actions is empty") }
+                    grants.append(AccessPolicy.Grant(bucket: grant.bucket, prefix: grant.prefix ?? "", actions: actions))
+                }
+                loaded.policies[key.accessKeyId] = AccessPolicy(grants: grants)
+            }
+            if key.disabled == true { continue }
+            loaded.credentials.append(
                 Credential(
                     accessKeyId: key.accessKeyId,
                     secretAccessKey: key.secretAccessKey,
@@ -88,7 +134,7 @@ enum CredentialsFile {
                 )
             )
         }
-        return credentials
+        return loaded
     }
 
     private static func path(_ codingPath: [any CodingKey]) -> String {

@@ -27,7 +27,7 @@ enum EmbeddedBackend {
         if FileManager.default.fileExists(atPath: path) {
             let loaded = Result { () throws(CredentialsFile.Error) in try CredentialsFile.load(path: path) }
             switch loaded {
-            case .success(let keys): return keys
+            case .success(let keys): return keys.credentials
             case .failure(let error): throw ConfigurationError(description: error.description)
             }
         }

@@ -108,7 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    private static func keys(_ path: String) throws -> [Credential] {
+    private static func keys(_ path: String) throws -> CredentialsFile.Keys {
         let loaded = Result { () throws(CredentialsFile.Error) in try CredentialsFile.load(path: path) }
         switch loaded {
         case .success(let keys): return keys
@@ -159,7 +159,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (host, port) = try ListenAddress.parse(listen)
         var embedded: DevStoreServer?
         let endpoint: UpstreamEndpoint
-        let keys: [Credential]
+        let keys: CredentialsFile.Keys
         if let upstream {
             endpoint = try Self.endpoint(upstream)
             keys = try Self.keys(credentials ?? "")
@@ -167,7 +167,8 @@ struct ServeCommand: AsyncParsableCommand {
             let store = try await EmbeddedBackend.start(dataDirectory: dataDir, region: region, logger: logger)
             embedded = store
             endpoint = UpstreamEndpoint(host: "127.0.0.1", port: store.port)
-            keys = try credentials.map(Self.keys) ?? EmbeddedBackend.credentials(dataDirectory: dataDir)
+            keys = try credentials.map(Self.keys)
+                ?? CredentialsFile.Keys(credentials: EmbeddedBackend.credentials(dataDirectory: dataDir), policies: [:])
         }
 
         let upstreamMode: UpstreamMode
@@ -193,13 +194,18 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let verifier = SigV4Verifier(
             configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
-            credentials: InMemoryCredentialStore(keys)
+            credentials: InMemoryCredentialStore(keys.credentials)
         )
-        let server = try await ProxyServer.start(configuration: configuration, verifier: verifier, logger: logger)
+        let server = try await ProxyServer.start(
+            configuration: configuration,
+            verifier: verifier,
+            authorizer: AccessPolicyAuthorizer(policies: keys.policies),
+            logger: logger
+        )
         let ip = server.localAddress.ipAddress ?? host
         let address = "\(ip.contains(":") ? "[\(ip)]" : ip):\(server.port)"
         var banner = ""
-        if embedded != nil, let key = keys.first {
+        if embedded != nil, let key = keys.credentials.first {
             banner = EmbeddedBackend.banner(
                 endpoint: "http://\(address)",
                 region: region,
