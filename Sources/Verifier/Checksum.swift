@@ -106,80 +106,93 @@ final class CRCTable32: Sendable {
     static let crc32 = CRCTable32(polynomial: 0xEDB8_8320)
     static let crc32c = CRCTable32(polynomial: 0x82F6_3B78)
 
-    private let tables: [[UInt32]]
+    /// Eight tables of 256 entries, one after the other: table k at `k * 256`.
+    private let tables: [UInt32]
 
     private init(polynomial: UInt32) {
-        var first = [UInt32](repeating: 0, count: 256)
+        var tables = [UInt32](repeating: 0, count: 8 * 256)
         for i in 0..<256 {
             var c = UInt32(i)
             for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
-            first[i] = c
+            tables[i] = c
         }
-        var tables = [first]
         for k in 1..<8 {
-            tables.append((0..<256).map { i in (tables[k - 1][i] >> 8) ^ first[Int(tables[k - 1][i] & 0xFF)] })
+            for i in 0..<256 {
+                let previous = tables[(k - 1) * 256 + i]
+                tables[k * 256 + i] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
         }
         self.tables = tables
     }
 
     func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc = crc
-        var i = 0
+        guard let base = bytes.baseAddress else { return crc }
         let n = bytes.count
-        let t0 = tables[0], t1 = tables[1], t2 = tables[2], t3 = tables[3]
-        let t4 = tables[4], t5 = tables[5], t6 = tables[6], t7 = tables[7]
-        t0.withUnsafeBufferPointer { t0 in
+        return tables.withUnsafeBufferPointer { table in
+            // The hot loop reads tables and input through unchecked pointers: indices are masked to 0...255
+            // within each 256-entry table, and the input offsets stay below `n`.
+            let t = table.baseAddress!
+            var crc = crc
+            var i = 0
             while i + 8 <= n {
-                let lo = crc ^ (UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
-                    | UInt32(bytes[i + 3]) << 24)
-                crc = t7[Int(lo & 0xFF)] ^ t6[Int(lo >> 8 & 0xFF)] ^ t5[Int(lo >> 16 & 0xFF)] ^ t4[Int(lo >> 24)]
-                    ^ t3[Int(bytes[i + 4])] ^ t2[Int(bytes[i + 5])] ^ t1[Int(bytes[i + 6])] ^ t0[Int(bytes[i + 7])]
+                let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self).littleEndian
+                let lo = crc ^ UInt32(truncatingIfNeeded: word)
+                let hi = UInt32(truncatingIfNeeded: word >> 32)
+                crc = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int(lo >> 8 & 0xFF)]
+                    ^ t[5 * 256 + Int(lo >> 16 & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int(hi >> 8 & 0xFF)]
+                    ^ t[1 * 256 + Int(hi >> 16 & 0xFF)] ^ t[Int(hi >> 24)]
                 i += 8
             }
             while i < n {
-                crc = (crc >> 8) ^ t0[Int((crc ^ UInt32(bytes[i])) & 0xFF)]
+                crc = (crc >> 8) ^ t[Int((crc ^ UInt32(bytes[i])) & 0xFF)]
                 i += 1
             }
+            return crc
         }
-        return crc
     }
 }
 
 /// CRC-64/NVME (reflected polynomial 0x9A6C9329AC4BC9B5), the checksum S3 calls CRC64NVME.
 enum CRC64NVME {
-    private static let tables: [[UInt64]] = {
+    /// Eight tables of 256 entries, one after the other.
+    private static let tables: [UInt64] = {
         let polynomial: UInt64 = 0x9A6C_9329_AC4B_C9B5
-        var first = [UInt64](repeating: 0, count: 256)
+        var tables = [UInt64](repeating: 0, count: 8 * 256)
         for i in 0..<256 {
             var c = UInt64(i)
             for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
-            first[i] = c
+            tables[i] = c
         }
-        var tables = [first]
         for k in 1..<8 {
-            tables.append((0..<256).map { i in (tables[k - 1][i] >> 8) ^ first[Int(tables[k - 1][i] & 0xFF)] })
+            for i in 0..<256 {
+                let previous = tables[(k - 1) * 256 + i]
+                tables[k * 256 + i] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
         }
         return tables
     }()
 
     static func update(_ crc: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var crc = crc
-        var i = 0
+        guard let base = bytes.baseAddress else { return crc }
         let n = bytes.count
-        let t = tables
-        let t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5], t6 = t[6], t7 = t[7]
-        while i + 8 <= n {
-            var word: UInt64 = 0
-            for k in 0..<8 { word |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
-            let x = crc ^ word
-            crc = t7[Int(x & 0xFF)] ^ t6[Int(x >> 8 & 0xFF)] ^ t5[Int(x >> 16 & 0xFF)] ^ t4[Int(x >> 24 & 0xFF)]
-                ^ t3[Int(x >> 32 & 0xFF)] ^ t2[Int(x >> 40 & 0xFF)] ^ t1[Int(x >> 48 & 0xFF)] ^ t0[Int(x >> 56)]
-            i += 8
+        return tables.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            var crc = crc
+            var i = 0
+            while i + 8 <= n {
+                let x = crc ^ base.loadUnaligned(fromByteOffset: i, as: UInt64.self).littleEndian
+                crc = t[7 * 256 + Int(x & 0xFF)] ^ t[6 * 256 + Int(x >> 8 & 0xFF)]
+                    ^ t[5 * 256 + Int(x >> 16 & 0xFF)] ^ t[4 * 256 + Int(x >> 24 & 0xFF)]
+                    ^ t[3 * 256 + Int(x >> 32 & 0xFF)] ^ t[2 * 256 + Int(x >> 40 & 0xFF)]
+                    ^ t[1 * 256 + Int(x >> 48 & 0xFF)] ^ t[Int(x >> 56)]
+                i += 8
+            }
+            while i < n {
+                crc = (crc >> 8) ^ t[Int((crc ^ UInt64(bytes[i])) & 0xFF)]
+                i += 1
+            }
+            return crc
         }
-        while i < n {
-            crc = (crc >> 8) ^ t0[Int((crc ^ UInt64(bytes[i])) & 0xFF)]
-            i += 1
-        }
-        return crc
     }
 }

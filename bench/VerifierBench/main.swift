@@ -143,3 +143,25 @@ func measureHashFloor() {
     print(String(format: "reference: cached-key HMAC + SHA-256 of request %6.2f µs each (%d)", seconds / Double(n) * 1e6, sink))
 }
 measureHashFloor()
+
+/// Streaming checksum throughput, for the aws-chunked trailer path, with SHA-256 (signed chunks) beside it.
+func measureChecksums() {
+    let block = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+    let clock = ContinuousClock()
+    for algorithm in ChecksumAlgorithm.allCases {
+        var checksum = StreamingChecksum(algorithm)
+        let rounds = 256
+        let start = clock.now
+        block.withUnsafeBytes { raw in
+            for _ in 0..<rounds { checksum.update(raw) }
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        _ = checksum.finalize()
+        print(
+            "checksum " + algorithm.displayName.padding(toLength: 10, withPad: " ", startingAt: 0)
+                + String(format: "%8.0f MB/s", Double(rounds << 20) / seconds / 1e6)
+        )
+    }
+}
+measureChecksums()
