@@ -192,16 +192,24 @@ struct ServeCommand: AsyncParsableCommand {
             timeouts: .init(clientIdle: .seconds(Int64(idleTimeout)), upstreamRead: .seconds(Int64(upstreamTimeout))),
             pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
         )
+        let keyStore = ReloadableKeys(.init(credentials: keys.credentials, policies: keys.policies))
         let verifier = SigV4Verifier(
             configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
-            credentials: InMemoryCredentialStore(keys.credentials)
+            credentials: keyStore
         )
         let server = try await ProxyServer.start(
             configuration: configuration,
             verifier: verifier,
-            authorizer: AccessPolicyAuthorizer(policies: keys.policies),
+            authorizer: keyStore,
             logger: logger
         )
+        // SIGHUP, or a change to the file, puts a new set of keys and policies in force.
+        let reloader = CredentialsReloader(
+            path: credentials ?? (dataDir as NSString).appendingPathComponent(EmbeddedBackend.credentialsFileName),
+            keys: keyStore,
+            logger: logger
+        )
+        reloader.start()
         let ip = server.localAddress.ipAddress ?? host
         let address = "\(ip.contains(":") ? "[\(ip)]" : ip):\(server.port)"
         var banner = ""

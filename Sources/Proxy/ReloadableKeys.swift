@@ -1,0 +1,70 @@
+import Synchronization
+import Verifier
+
+/// The keys and policies in force, swappable while the proxy runs: a reload replaces them for new
+/// requests, and a request that has already looked its key up finishes with what it found.
+///
+/// Both the verifier (as its `CredentialStore`) and the proxy (as its `RequestAuthorizer`) read it, once
+/// per request each, under a lock held only for a dictionary lookup.
+public final class ReloadableKeys: CredentialStore, RequestAuthorizer {
+    /// One consistent set: the credentials and the policies that go with them.
+    public struct Snapshot: Sendable {
+        public private(set) var credentials: [String: Credential]
+        /// The policies by key id (kept to compare snapshots), and the authorizer made of them.
+        public private(set) var policies: [String: AccessPolicy]
+        public private(set) var authorizer: AccessPolicyAuthorizer
+
+        public init(credentials: [Credential], policies: [String: AccessPolicy]) {
+            var byId: [String: Credential] = [:]
+            for credential in credentials { byId[credential.accessKeyId] = credential }
+            self.credentials = byId
+            self.policies = policies
+            self.authorizer = AccessPolicyAuthorizer(policies: policies)
+        }
+    }
+
+    /// What a reload changed, by key id (never secrets).
+    public struct Change: Sendable, Equatable {
+        public var added: [String]
+        public var removed: [String]
+        /// Keys whose secret, session token or policy changed.
+        public var changed: [String]
+
+        public var isEmpty: Bool { added.isEmpty && removed.isEmpty && changed.isEmpty }
+    }
+
+    private let current: Mutex<Snapshot>
+
+    public init(_ snapshot: Snapshot) {
+        current = Mutex(snapshot)
+    }
+
+    /// Puts `snapshot` in force and says what changed.
+    @discardableResult
+    public func replace(with snapshot: Snapshot) -> Change {
+        let old = current.withLock { current in
+            let old = current
+            current = snapshot
+            return old
+        }
+        let oldIds = Set(old.credentials.keys)
+        let newIds = Set(snapshot.credentials.keys)
+        let kept = oldIds.intersection(newIds).filter {
+            old.credentials[$0] != snapshot.credentials[$0] || old.policies[$0] != snapshot.policies[$0]
+        }
+        return Change(
+            added: newIds.subtracting(oldIds).sorted(),
+            removed: oldIds.subtracting(newIds).sorted(),
+            changed: kept.sorted()
+        )
+    }
+
+    public func credential(forAccessKeyId accessKeyId: String) -> Credential? {
+        current.withLock { $0.credentials[accessKeyId] }
+    }
+
+    public func authorize(_ operation: S3Operation) throws(S3Error) {
+        let authorizer = current.withLock { $0.authorizer }
+        try authorizer.authorize(operation)
+    }
+}
