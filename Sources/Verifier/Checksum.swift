@@ -101,6 +101,24 @@ public struct StreamingChecksum {
 // CRCs are checksums, not cryptography, and swift-crypto has none; these are the standard reflected,
 // table-driven forms, eight bytes a step ("slicing-by-8") so a checksum keeps up with a fast upload.
 
+/// The eight lookup tables of a reflected CRC, one after the other (table k at `k * 256`): table 0 is the
+/// classic byte-at-a-time table, table k the CRC of a byte followed by k zero bytes.
+private func slicingTables<T: FixedWidthInteger & UnsignedInteger>(polynomial: T) -> [T] {
+    var tables = [T](repeating: 0, count: 8 * 256)
+    for i in 0..<256 {
+        var c = T(i)
+        for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
+        tables[i] = c
+    }
+    for k in 1..<8 {
+        for i in 0..<256 {
+            let previous = tables[(k - 1) * 256 + i]
+            tables[k * 256 + i] = (previous >> 8) ^ tables[Int(truncatingIfNeeded: previous & 0xFF)]
+        }
+    }
+    return tables
+}
+
 /// A reflected 32-bit CRC with its slicing-by-8 tables.
 final class CRCTable32: Sendable {
     static let crc32 = CRCTable32(polynomial: 0xEDB8_8320)
@@ -110,19 +128,7 @@ final class CRCTable32: Sendable {
     private let tables: [UInt32]
 
     private init(polynomial: UInt32) {
-        var tables = [UInt32](repeating: 0, count: 8 * 256)
-        for i in 0..<256 {
-            var c = UInt32(i)
-            for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
-            tables[i] = c
-        }
-        for k in 1..<8 {
-            for i in 0..<256 {
-                let previous = tables[(k - 1) * 256 + i]
-                tables[k * 256 + i] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
-            }
-        }
-        self.tables = tables
+        tables = slicingTables(polynomial: polynomial)
     }
 
     func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
@@ -156,22 +162,7 @@ final class CRCTable32: Sendable {
 /// CRC-64/NVME (reflected polynomial 0x9A6C9329AC4BC9B5), the checksum S3 calls CRC64NVME.
 enum CRC64NVME {
     /// Eight tables of 256 entries, one after the other.
-    private static let tables: [UInt64] = {
-        let polynomial: UInt64 = 0x9A6C_9329_AC4B_C9B5
-        var tables = [UInt64](repeating: 0, count: 8 * 256)
-        for i in 0..<256 {
-            var c = UInt64(i)
-            for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ polynomial : c >> 1 }
-            tables[i] = c
-        }
-        for k in 1..<8 {
-            for i in 0..<256 {
-                let previous = tables[(k - 1) * 256 + i]
-                tables[k * 256 + i] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
-            }
-        }
-        return tables
-    }()
+    private static let tables: [UInt64] = slicingTables(polynomial: 0x9A6C_9329_AC4B_C9B5)
 
     static func update(_ crc: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
         guard let base = bytes.baseAddress else { return crc }
