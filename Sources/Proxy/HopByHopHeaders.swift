@@ -17,25 +17,45 @@ enum HopByHopHeaders {
     /// Removes the fixed hop-by-hop headers, every `Proxy-*` header, and every header that `Connection`
     /// names. `keep` lists lower-cased names to leave in place even so (signed headers in passthrough).
     static func remove(from headers: inout HTTPHeaders, keeping keep: Set<String> = []) {
-        var named: Set<String> = []
-        for value in headers[canonicalForm: "connection"] {
+        // Checked byte-wise, without lower-casing (and so allocating) every name: on every request and
+        // response, and usually there is nothing to remove but a `Connection: keep-alive`.
+        var doomed: [String] = []
+        for (name, _) in headers where isFixedOrProxy(name[...]) { doomed.append(name) }
+        guard !doomed.isEmpty else { return }
+        for value in headers[canonicalForm: "connection"] where !isFixedOrProxy(value) {
             let lower = value.lowercased()
-            if !protected.contains(lower) { named.insert(lower) }
+            if !protected.contains(lower) { doomed.append(lower) }
         }
-        if named.isEmpty && !headers.contains(where: { isHopByHop($0.name.lowercased(), named: named) }) {
-            return
+        // `remove(name:)` compares case-insensitively and removes every field of that name.
+        for name in doomed where keep.isEmpty || !keep.contains(name.lowercased()) {
+            headers.remove(name: name)
         }
-        var kept = HTTPHeaders()
-        kept.reserveCapacity(headers.count)
-        for (name, value) in headers {
-            let lower = name.lowercased()
-            if isHopByHop(lower, named: named) && !keep.contains(lower) { continue }
-            kept.add(name: name, value: value)
-        }
-        headers = kept
     }
 
-    private static func isHopByHop(_ lowerName: String, named: Set<String>) -> Bool {
-        fixed.contains(lowerName) || lowerName.hasPrefix("proxy-") || named.contains(lowerName)
+    /// Whether `name` is one of `fixed` or starts with `proxy-`, compared ASCII case-insensitively. Every
+    /// header that `Connection` could name is only hop-by-hop when a `Connection` header is present, and
+    /// that is in `fixed`.
+    static func isFixedOrProxy(_ name: Substring) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in
+            switch bytes.count {
+            case 2: return equalsLower(bytes, "te")
+            case 7: return equalsLower(bytes, "trailer") || equalsLower(bytes, "upgrade")
+            case 10: return equalsLower(bytes, "connection") || equalsLower(bytes, "keep-alive")
+            default: return bytes.count >= 6 && equalsLower(UnsafeBufferPointer(rebasing: bytes[0..<6]), "proxy-")
+            }
+        }
+    }
+
+    /// ASCII case-insensitive equality of `bytes` with the lower-case ASCII literal `lower`.
+    private static func equalsLower(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let l = lower.utf8Start
+        for i in 0..<bytes.count {
+            var b = bytes[i]
+            if b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") { b |= 0x20 }
+            if b != l[i] { return false }
+        }
+        return true
     }
 }

@@ -16,9 +16,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// One request on its way through the proxy.
     private final class Exchange {
         let requestId: String
-        let logger: Logger
-        /// The request path, for `<Resource>` in error bodies.
-        let resource: String
+        /// Who signed the request, for log lines.
+        let accessKeyId: String
+        /// The raw request target; its path goes in `<Resource>` of error bodies.
+        let uri: String
         let isHEAD: Bool
         let clientKeepAlive: Bool
         let expectContinue: Bool
@@ -39,26 +40,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         init(
             requestId: String,
-            logger: Logger,
-            resource: String,
+            accessKeyId: String,
             head: HTTPRequestHead,
             upstreamHead: HTTPRequestHead,
             framing: RequestFraming,
             payload: RequestBodyVerifier
         ) {
             self.requestId = requestId
-            self.logger = logger
-            self.resource = resource
+            self.accessKeyId = accessKeyId
+            self.uri = head.uri
             self.isHEAD = head.method == .HEAD
             self.clientKeepAlive = head.isKeepAlive
             self.expectContinue =
-                head.version == .http1_1
+                head.version == .http1_1 && head.headers.contains(name: "expect")
                 && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
             self.upstreamHead = upstreamHead
             self.framing = framing
             self.initialPayload = payload
             self.payload = payload
         }
+
+        /// The request path, for `<Resource>` in error bodies: made only when an error needs it.
+        var resource: String { ProxyHandler.resource(of: uri) }
+    }
+
+    /// The raw path of a request target (everything before the first `?`).
+    static func resource(of uri: String) -> String {
+        String(S3RequestHead(method: "", uri: uri, headers: []).rawPath)
     }
 
     private enum State {
@@ -84,6 +92,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var inputClosed = false
     /// Ends a lingering close.
     private var lingerTimer: Scheduled<Void>?
+    /// Request ids for this connection, without a system call per request.
+    private var requestIDs = RequestID.Generator()
+    /// Inside a batch of reads from the client: upstream writes are flushed once, at `channelReadComplete`.
+    private var inClientReadBatch = false
 
     init(services: ProxyServices, upstreams: any UpstreamConnectionSource) {
         self.services = services
@@ -101,6 +113,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Client inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inClientReadBatch = true
         let part = unwrapInboundIn(data)
         switch (part, state) {
         case (.head(let head), .idle):
@@ -127,10 +140,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inClientReadBatch = false
         if case .forwarding(let exchange) = state {
             exchange.upstream?.flush()
         }
         context.fireChannelReadComplete()
+    }
+
+    /// Flushes the upstream now, unless a client read batch is in progress: its `channelReadComplete`
+    /// flushes once for everything written meanwhile (one `write` system call per batch, not per part).
+    private func flushUpstream(_ exchange: Exchange) {
+        if !inClientReadBatch { exchange.upstream?.flush() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -152,7 +172,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Parse errors were already answered by S3ProtocolErrorHandler; whatever it was, the request can
         // no longer complete, so it must not complete upstream either.
         if case .forwarding(let exchange) = state {
-            exchange.logger.debug("client connection failed", metadata: ["error": "\(error)"])
+            log(.debug, "client connection failed", exchange, ["error": "\(error)"])
         }
         abortUpstream()
         state = .closed
@@ -172,6 +192,29 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         default:
             context.fireUserInboundEventTriggered(event)
         }
+    }
+
+    // MARK: - Logging
+
+    /// Logs with the exchange's request id and access key. Nothing is formatted (and no metadata dictionary
+    /// built) unless the level is enabled: per-request `Logger` copies with metadata cost more than the rest
+    /// of the forwarding path.
+    private func log(
+        _ level: Logger.Level,
+        _ message: @autoclosure () -> Logger.Message,
+        _ exchange: Exchange,
+        _ metadata: @autoclosure () -> Logger.Metadata = [:]
+    ) {
+        services.logger.log(
+            level: level,
+            message(),
+            metadata: {
+                var all = metadata()
+                all["request.id"] = "\(exchange.requestId)"
+                if !exchange.accessKeyId.isEmpty { all["s3.access_key"] = "\(exchange.accessKeyId)" }
+                return all
+            }()
+        )
     }
 
     // MARK: - Backpressure
@@ -204,30 +247,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Request head
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let requestId = RequestID.make()
-        var logger = services.logger
-        logger[metadataKey: "request.id"] = "\(requestId)"
+        let requestId = requestIDs.make()
         let s3Head = S3RequestHead(
             method: head.method.rawValue,
             uri: head.uri,
             headers: head.headers.map { ($0.name, $0.value) }
         )
-        let resource = String(s3Head.rawPath)
 
         let framing: RequestFraming
         do throws(S3Error) {
             framing = try RequestFraming.validate(head.headers)
         } catch {
             // With ambiguous framing we cannot tell where the body ends: never keep the connection.
-            return reject(error, head: head, requestId: requestId, resource: resource, close: true, logger: logger)
+            return reject(error, head: head, requestId: requestId, close: true, accessKeyId: nil)
         }
 
         let upstreamHead: HTTPRequestHead
         let payload: RequestBodyVerifier
+        var accessKeyId: String?
         do throws(S3Error) {
             let now = services.clock()
             let auth = try services.verifier.authenticate(s3Head, now: now)
-            logger[metadataKey: "s3.access_key"] = "\(auth.accessKeyId)"
+            accessKeyId = auth.accessKeyId
             ProxyMetrics.authenticated(auth)
             try services.authorizer.authorize(
                 S3Operation(accessKeyId: auth.accessKeyId, head: s3Head)
@@ -252,22 +293,25 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 error,
                 head: head,
                 requestId: requestId,
-                resource: resource,
                 close: framing.hasBody || !head.isKeepAlive,
-                logger: logger
+                accessKeyId: accessKeyId
             )
         }
 
         let exchange = Exchange(
             requestId: requestId,
-            logger: logger,
-            resource: resource,
+            accessKeyId: accessKeyId ?? "",
             head: head,
             upstreamHead: upstreamHead,
             framing: framing,
             payload: payload
         )
-        logger.debug("forwarding", metadata: ["http.method": "\(head.method.rawValue)", "url.path": "\(resource)"])
+        log(
+            .debug,
+            "forwarding",
+            exchange,
+            ["http.method": "\(head.method.rawValue)", "url.path": "\(exchange.resource)"]
+        )
         connect(exchange)
     }
 
@@ -287,7 +331,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let connection: UpstreamConnection
         switch result {
         case .failure(let error):
-            exchange.logger.info("upstream unavailable", metadata: ["error": "\(error)"])
+            log(.info, "upstream unavailable", exchange, ["error": "\(error)"])
             return failBeforeResponse(exchange, error.s3Error)
         case .success(let c):
             connection = c
@@ -317,7 +361,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .head: break
             }
         }
-        connection.flush()
+        flushUpstream(exchange)
         resumeClientRead()
     }
 
@@ -339,10 +383,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .complete(let tail):
             if let tail { exchange.upstream?.write(.body(.byteBuffer(tail))) }
             exchange.upstream?.write(.end(nil))
-            exchange.upstream?.flush()
+            flushUpstream(exchange)
             exchange.requestEndForwarded = true
         case .reject(let error):
-            exchange.logger.info("request body refused", metadata: ["s3.error": "\(error.code)"])
+            log(.info, "request body refused", exchange, ["s3.error": "\(error.code)"])
             abortExchange(exchange, error)
         }
     }
@@ -354,17 +398,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ error: S3Error,
         head: HTTPRequestHead,
         requestId: String,
-        resource: String,
         close: Bool,
-        logger: Logger
+        accessKeyId: String?
     ) {
-        logger.info(
+        services.logger.info(
             "request refused",
-            metadata: ["s3.error": "\(error.code)", "http.method": "\(head.method.rawValue)"]
+            metadata: {
+                var metadata: Logger.Metadata = [
+                    "request.id": "\(requestId)", "s3.error": "\(error.code)", "http.method": "\(head.method.rawValue)",
+                ]
+                if let accessKeyId { metadata["s3.access_key"] = "\(accessKeyId)" }
+                return metadata
+            }()
         )
         state = .discarding
         ProxyMetrics.refused(error.code)
-        writeError(error, resource: resource, requestId: requestId, isHEAD: head.method == .HEAD, close: close)
+        writeError(
+            error,
+            resource: Self.resource(of: head.uri),
+            requestId: requestId,
+            isHEAD: head.method == .HEAD,
+            close: close
+        )
     }
 
     /// Aborts the upstream request (the upstream never gets the rest of it) and answers with `error`.
@@ -512,7 +567,7 @@ extension ProxyHandler: UpstreamExchangeDelegate {
             if !exchange.clientKeepAlive || !exchange.requestEndForwarded || inputClosed {
                 headers.add(name: "Connection", value: "close")
             }
-            exchange.logger.debug("upstream answered", metadata: ["http.status": "\(head.status.code)"])
+            log(.debug, "upstream answered", exchange, ["http.status": "\(head.status.code)"])
             context.write(
                 wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))),
                 promise: nil
@@ -559,10 +614,10 @@ extension ProxyHandler: UpstreamExchangeDelegate {
             exchange.requestEndForwarded = false
             exchange.payload = exchange.initialPayload
             exchange.pending = exchange.requestEndReceived ? [.end(nil)] : []
-            exchange.logger.debug("retrying on a fresh upstream connection")
+            log(.debug, "retrying on a fresh upstream connection", exchange)
             return connect(exchange)
         }
-        exchange.logger.info("upstream failed", metadata: ["error": "\(error)"])
+        log(.info, "upstream failed", exchange, ["error": "\(error)"])
         if exchange.responseStarted {
             state = .closed
             context?.close(promise: nil)

@@ -24,10 +24,13 @@ struct UpstreamHeadRewriter: Sendable {
     let mode: UpstreamMode
     let upstream: UpstreamEndpoint
     private let signer: SigV4Signer?
+    /// `upstream.hostHeader`, formatted once rather than per request.
+    private let hostHeader: String
 
     init(mode: UpstreamMode, upstream: UpstreamEndpoint) {
         self.mode = mode
         self.upstream = upstream
+        self.hostHeader = upstream.hostHeader
         if case .resign(let credentials) = mode {
             signer = SigV4Signer(credentials: credentials)
         } else {
@@ -58,12 +61,13 @@ struct UpstreamHeadRewriter: Sendable {
         now: Int64
     ) throws(S3Error) -> HTTPRequestHead {
         var headers = head.headers
-        let signed = Set(auth.signedHeaders)
         let passthrough: Bool
         if case .passthrough = mode { passthrough = true } else { passthrough = false }
+        // Only passthrough keeps signed headers that would otherwise go: the set is not needed otherwise.
+        let signed: Set<String> = passthrough ? Set(auth.signedHeaders) : []
 
         // We answered `Expect: 100-continue` ourselves; the upstream gets the body straight away.
-        if !(passthrough && signed.contains("expect")) {
+        if !(passthrough && signed.contains("expect")) && headers.contains(name: "expect") {
             headers.remove(name: "expect")
         }
         HopByHopHeaders.remove(from: &headers, keeping: passthrough ? signed : [])
@@ -100,7 +104,7 @@ struct UpstreamHeadRewriter: Sendable {
             break
         case .trusted:
             Self.stripClientAuth(&headers)
-            headers.replaceOrAdd(name: "Host", value: upstream.hostHeader)
+            headers.replaceOrAdd(name: "Host", value: hostHeader)
             headers.add(name: Self.accessKeyHeader, value: auth.accessKeyId)
             if bodyOutput(for: auth) == .decoded { headers.remove(name: "x-amz-content-sha256") }
             if presignedQuery { uri = Self.removingAuthQueryParameters(from: uri, version: auth.signatureVersion) }
@@ -108,7 +112,7 @@ struct UpstreamHeadRewriter: Sendable {
             Self.stripClientAuth(&headers)
             headers.remove(name: "x-amz-date")
             headers.remove(name: "x-amz-content-sha256")
-            headers.replaceOrAdd(name: "Host", value: upstream.hostHeader)
+            headers.replaceOrAdd(name: "Host", value: hostHeader)
             if presignedQuery { uri = Self.removingAuthQueryParameters(from: uri, version: auth.signatureVersion) }
             let payloadHash: String
             switch auth.payload {
