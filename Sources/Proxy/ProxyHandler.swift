@@ -440,6 +440,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let bodyPending = exchange.framing.hasBody && !exchange.requestEndReceived
         let close = bodyPending || !exchange.clientKeepAlive || inputClosed
         state = exchange.requestEndReceived ? .idle : .discarding
+        ProxyMetrics.refused(error.code)
         writeError(
             error,
             resource: exchange.resource,
