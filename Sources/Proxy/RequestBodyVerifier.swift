@@ -94,14 +94,33 @@ struct RequestBodyVerifier {
         }
         var outgoing = bytes
         if decoder != nil {
-            var decoded = output == .decoded ? allocator.buffer(capacity: bytes.readableBytes) : nil
+            // Decoded data comes back as runs of the input; they are forwarded as slices of it (sharing its
+            // storage, no copy) unless one read held several runs, which are then joined.
+            var runs: [(offset: Int, count: Int)] = []
             let result: Swift.Result<Void, S3Error> = bytes.withUnsafeReadableBytes { raw in
                 Swift.Result { () throws(S3Error) in
-                    try decoder!.consume(raw) { slice in decoded?.writeBytes(slice) }
+                    try decoder!.consume(raw) { slice in
+                        guard output == .decoded, let start = slice.baseAddress, let base = raw.baseAddress else { return }
+                        runs.append((base.distance(to: start), slice.count))
+                    }
                 }
             }
             if case .failure(let error) = result { return fail(error) }
-            if let decoded { outgoing = decoded }
+            if output == .decoded {
+                switch runs.count {
+                case 0:
+                    outgoing = allocator.buffer(capacity: 0)
+                case 1:
+                    outgoing = bytes.getSlice(at: bytes.readerIndex + runs[0].offset, length: runs[0].count)!
+                default:
+                    var joined = allocator.buffer(capacity: runs.reduce(0) { $0 + $1.count })
+                    for run in runs {
+                        var slice = bytes.getSlice(at: bytes.readerIndex + run.offset, length: run.count)!
+                        joined.writeBuffer(&slice)
+                    }
+                    outgoing = joined
+                }
+            }
         } else {
             bytes.withUnsafeReadableBytes { raw in
                 sha256?.hasher.update(bufferPointer: raw)
