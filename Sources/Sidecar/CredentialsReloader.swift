@@ -7,14 +7,15 @@ import Proxy
 /// to new requests, requests in flight finish with what they started with, connections stay up. A file
 /// that does not load is refused and logged, and the keys in force stay.
 final class CredentialsReloader: @unchecked Sendable {
-    // @unchecked: `signalSource` and `lastStamp` are only touched on `queue`, a serial queue.
+    // @unchecked: `signalSource`, `timer` and `lastStamp` are only touched on `queue`, a serial queue (and in
+    // `init`, before any of it runs).
     private let path: String
     private let keys: ReloadableKeys
     private let logger: Logger
     private let queue = DispatchQueue(label: "s3-sidecar.credentials-reload")
     private var signalSource: (any DispatchSourceSignal)?
     private var timer: (any DispatchSourceTimer)?
-    private var lastStamp: (Date?, Int?)
+    private var lastStamp: Stamp
 
     init(path: String, keys: ReloadableKeys, logger: Logger) {
         self.path = path
@@ -67,8 +68,21 @@ final class CredentialsReloader: @unchecked Sendable {
         }
     }
 
-    private static func stamp(_ path: String) -> (Date?, Int?) {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        return (attributes?[.modificationDate] as? Date, (attributes?[.size] as? NSNumber)?.intValue)
+    /// What identifies a version of the file. Symbolic links are followed: a Kubernetes Secret volume
+    /// swaps a link to a new file rather than writing the old one.
+    private struct Stamp: Equatable {
+        var resolvedPath: String
+        var modified: Date?
+        var size: Int?
+    }
+
+    private static func stamp(_ path: String) -> Stamp {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        let attributes = try? FileManager.default.attributesOfItem(atPath: resolved)
+        return Stamp(
+            resolvedPath: resolved,
+            modified: attributes?[.modificationDate] as? Date,
+            size: (attributes?[.size] as? NSNumber)?.intValue
+        )
     }
 }

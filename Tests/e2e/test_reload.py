@@ -81,3 +81,31 @@ def test_a_changed_file_is_picked_up_without_a_signal(reloading_sidecar, bucket)
     new = e2e.s3_client(service.url, access_key=NEW[0], secret_key=NEW[1])
     write_keys(creds, (e2e.ACCESS_KEY, e2e.SECRET_KEY), (NEW[0], NEW[1]))
     eventually(lambda: new.list_objects_v2(Bucket=bucket))
+
+
+def test_a_secret_volume_update_is_picked_up(sidecar_bin, moto, tmp_path, bucket):
+    """A Kubernetes Secret volume: creds.json -> ..data/creds.json, and an update swaps the ..data link to
+    a new directory; the file's own link never changes, so the sidecar must look through the links."""
+    volume = tmp_path / "secret"
+    (volume / "..v1").mkdir(parents=True)
+    (volume / "..v2").mkdir()
+    write_keys(volume / "..v1" / "creds.json", (e2e.ACCESS_KEY, e2e.SECRET_KEY))
+    write_keys(volume / "..v2" / "creds.json", (NEW[0], NEW[1]))
+    (volume / "..data").symlink_to("..v1")
+    (volume / "creds.json").symlink_to("..data/creds.json")
+    service = e2e.start_service(
+        "s3-sidecar (secret volume)",
+        lambda port: [
+            sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", moto.url, "--mode", "passthrough",
+            "--region", e2e.REGION, "--credentials", str(volume / "creds.json"),
+        ],
+        str(tmp_path / "sidecar.log"),
+        ready_timeout=30,
+    )
+    try:
+        (volume / "..data_tmp").symlink_to("..v2")
+        os.replace(volume / "..data_tmp", volume / "..data")  # what the kubelet does, atomically
+        new = e2e.s3_client(service.url, access_key=NEW[0], secret_key=NEW[1])
+        eventually(lambda: new.list_objects_v2(Bucket=bucket))
+    finally:
+        service.stop()
