@@ -16,18 +16,11 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
-ENDPOINT = "http://s3.sidecar.test:9000"
+from botocore_capture import ENDPOINT, Recorder, random_credentials, random_text
+
 KEY_ALPHABET = list(string.ascii_letters + string.digits) + list("-_.~ +=&%/$!*'(),;:@") + [
     "é", "ß", "ሴ", "😀", "中",
 ]
-
-
-class Captured(Exception):
-    pass
-
-
-def text(rng, alphabet, low, high):
-    return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
 
 
 def main():
@@ -36,49 +29,33 @@ def main():
     parser.add_argument("--count", type=int, default=100)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    access_key = "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16))
-    secret = "".join(rng.choice(string.ascii_letters + string.digits + "/+=") for _ in range(40))
+    access_key, secret = random_credentials(rng)
     common = dict(endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id=access_key,
                   aws_secret_access_key=secret)
     v2 = boto3.client("s3", config=Config(signature_version="s3", s3={"addressing_style": "path"},
                                           retries={"max_attempts": 1}), **common)
     default = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **common)
-    out = []
-    current = {"op": ""}
-
-    def capture(request, **_):
-        url = urlsplit(request.url)
-        headers = [[k, v.decode() if isinstance(v, bytes) else v] for k, v in request.headers.items()]
-        if not any(k.lower() == "host" for k, _ in headers):
-            headers.insert(0, ["Host", url.netloc])
-        out.append({"operation": current["op"], "method": request.method,
-                    "uri": url.path + ("?" + url.query if url.query else ""), "headers": headers})
-        raise Captured()
-
-    v2.meta.events.register("before-send.s3", capture)
+    recorder = Recorder()
+    recorder.attach(v2)
 
     def call(name, **kwargs):
-        current["op"] = name
-        try:
-            getattr(v2, name)(**kwargs)
-        except Captured:
-            pass
+        recorder.call(v2, name, **kwargs)
 
     for _ in range(args.count):
         bucket = "bucket-" + str(rng.randint(0, 9))
-        key = text(rng, KEY_ALPHABET, 1, 24).lstrip("/") or "k"
+        key = random_text(rng, KEY_ALPHABET, 1, 24).lstrip("/") or "k"
         op = rng.choice(["put", "get", "list", "part", "acl", "presign-default", "presign-v2", "presign-put"])
         if op == "put":
             call("put_object", Bucket=bucket, Key=key, Body=b"data", ContentType="text/plain",
-                 Metadata={"note": text(rng, string.ascii_letters + " ", 1, 12)})
+                 Metadata={"note": random_text(rng, string.ascii_letters + " ", 1, 12)})
         elif op == "get":
-            call("get_object", Bucket=bucket, Key=key, VersionId=text(rng, string.ascii_letters, 5, 10),
-                 ResponseContentDisposition="attachment; filename=" + text(rng, string.ascii_letters, 1, 8))
+            call("get_object", Bucket=bucket, Key=key, VersionId=random_text(rng, string.ascii_letters, 5, 10),
+                 ResponseContentDisposition="attachment; filename=" + random_text(rng, string.ascii_letters, 1, 8))
         elif op == "list":
-            call("list_objects", Bucket=bucket, Prefix=text(rng, KEY_ALPHABET, 0, 8))
+            call("list_objects", Bucket=bucket, Prefix=random_text(rng, KEY_ALPHABET, 0, 8))
         elif op == "part":
             call("upload_part", Bucket=bucket, Key=key, PartNumber=rng.randint(1, 100),
-                 UploadId=text(rng, string.ascii_letters + "-_.", 8, 20), Body=b"x" * 10)
+                 UploadId=random_text(rng, string.ascii_letters + "-_.", 8, 20), Body=b"x" * 10)
         elif op == "acl":
             call("get_object_acl", Bucket=bucket, Key=key)
         else:
@@ -89,10 +66,9 @@ def main():
             if method == "put_object":
                 params["ContentType"] = "application/pdf"
                 headers.append(["Content-Type", "application/pdf"])
-            url = urlsplit(client.generate_presigned_url(method, Params=params, ExpiresIn=rng.randint(60, 604800)))
-            out.append({"operation": op, "method": "PUT" if method == "put_object" else "GET",
-                        "uri": url.path + "?" + url.query, "headers": headers})
-    print(json.dumps({"accessKeyId": access_key, "secretAccessKey": secret, "requests": out}))
+            url = client.generate_presigned_url(method, Params=params, ExpiresIn=rng.randint(60, 604800))
+            recorder.add_presigned(op, "PUT" if method == "put_object" else "GET", url, headers)
+    print(json.dumps({"accessKeyId": access_key, "secretAccessKey": secret, "requests": recorder.requests}))
 
 
 if __name__ == "__main__":

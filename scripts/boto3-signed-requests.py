@@ -16,18 +16,11 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
-ENDPOINT = "http://s3.sidecar.test:9000"
+from botocore_capture import ENDPOINT, Recorder, random_credentials, random_text
+
 KEY_ALPHABET = list(string.ascii_letters + string.digits) + list("-_.~ +=&%/$!*'(),;:@?#[]") + [
     "//", "./", "../", "é", "ß", "ሴ", "😀", "中", "%2F",
 ]
-
-
-class Captured(Exception):
-    pass
-
-
-def random_text(rng, alphabet, low, high):
-    return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
 
 
 def main():
@@ -37,8 +30,7 @@ def main():
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    access_key = "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16))
-    secret = "".join(rng.choice(string.ascii_letters + string.digits + "/+=") for _ in range(40))
+    access_key, secret = random_credentials(rng)
     client = boto3.client(
         "s3",
         endpoint_url=ENDPOINT,
@@ -47,30 +39,11 @@ def main():
         aws_secret_access_key=secret,
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
-    out = []
-
-    def capture(request, **_):
-        url = urlsplit(request.url)
-        headers = [[k, v.decode() if isinstance(v, bytes) else v] for k, v in request.headers.items()]
-        if not any(k.lower() == "host" for k, _ in headers):
-            headers.insert(0, ["Host", url.netloc])  # what urllib3 adds on the wire
-        out.append({
-            "operation": current["op"],
-            "method": request.method,
-            "uri": url.path + ("?" + url.query if url.query else ""),
-            "headers": headers,
-        })
-        raise Captured()
-
-    client.meta.events.register("before-send.s3", capture)
-    current = {"op": ""}
+    recorder = Recorder()
+    recorder.attach(client)
 
     def call(name, **kwargs):
-        current["op"] = name
-        try:
-            getattr(client, name)(**kwargs)
-        except Captured:
-            pass
+        recorder.call(client, name, **kwargs)
 
     for _ in range(args.count):
         bucket = "bucket-" + str(rng.randint(0, 9))
@@ -106,15 +79,10 @@ def main():
                 headers.append(["Content-Type", "application/pdf"])
             if method == "get_object" and rng.random() < 0.5:
                 params["ResponseContentDisposition"] = 'attachment; filename="%s"' % random_text(rng, KEY_ALPHABET, 1, 10)
-            url = urlsplit(client.generate_presigned_url(method, Params=params, ExpiresIn=rng.randint(1, 604800)))
-            out.append({
-                "operation": op,
-                "method": "GET" if method == "get_object" else "PUT",
-                "uri": url.path + "?" + url.query,
-                "headers": headers,
-            })
+            url = client.generate_presigned_url(method, Params=params, ExpiresIn=rng.randint(1, 604800))
+            recorder.add_presigned(op, "GET" if method == "get_object" else "PUT", url, headers)
 
-    print(json.dumps({"accessKeyId": access_key, "secretAccessKey": secret, "requests": out}))
+    print(json.dumps({"accessKeyId": access_key, "secretAccessKey": secret, "requests": recorder.requests}))
 
 
 if __name__ == "__main__":

@@ -83,9 +83,6 @@ struct RequestBodyVerifier {
         }
     }
 
-    /// The body bytes received so far (raw, as on the wire).
-    var receivedBytes: Int64 { received }
-
     mutating func consume(_ bytes: ByteBuffer) -> Action {
         guard !failed else { return .hold }
         received += Int64(bytes.readableBytes)

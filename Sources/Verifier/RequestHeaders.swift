@@ -45,18 +45,4 @@ extension Substring.UTF8View {
         while let l = s.last, l == 0x20 || l == 0x09 { s = s.dropLast() }
         return s
     }
-
-    package func equals(_ ascii: StaticString) -> Bool {
-        guard count == ascii.utf8CodeUnitCount else { return false }
-        return ascii.withUTF8Buffer { elementsEqual($0) }
-    }
-}
-
-extension String.UTF8View {
-    package var substringView: Substring.UTF8View { self[...] }
-}
-
-/// Trims spaces and horizontal tabs from both ends.
-package func trimmingSpaces(_ s: Substring) -> Substring {
-    Substring(s.utf8.trimmingSpaces)
 }

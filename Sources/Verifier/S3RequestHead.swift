@@ -40,11 +40,6 @@ public struct S3RequestHead: Sendable {
         return (uri[...], "")
     }
 
-    /// The values of every header with this name (compared case-insensitively), in order.
-    public func values(of name: String) -> [String] {
-        headers.compactMap { asciiCaseInsensitiveEquals($0.name, name) ? $0.value : nil }
-    }
-
     /// The first value of the header with this name (compared case-insensitively).
     public func firstValue(of name: String) -> String? {
         headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value

@@ -338,10 +338,3 @@ public struct SigV4Verifier: Sendable {
         return S3Error.signatureDoesNotMatch(details: details)
     }
 }
-
-extension SigV4Verifier {
-    /// Authenticates a request head at a `Date`-like instant given as seconds since 1970 with a fraction.
-    public func authenticate(_ head: S3RequestHead, now: Double) throws(S3Error) -> AuthenticatedRequest {
-        try authenticate(head, now: Int64(now.rounded(.down)))
-    }
-}

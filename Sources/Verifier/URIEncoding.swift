@@ -91,12 +91,6 @@ package enum URIEncoding {
         return out
     }
 
-    /// Decodes a query component held in a string (see the buffer variant).
-    package static func decodeQueryComponent(_ s: Substring.UTF8View) -> [UInt8]? {
-        var s = Substring(s)
-        return s.withUTF8 { decodeQueryComponent($0) }
-    }
-
     /// Encodes decoded bytes for the canonical query.
     package static func encode(_ bytes: [UInt8]) -> [UInt8] {
         if bytes.allSatisfy(isUnreserved) { return bytes }
