@@ -142,6 +142,9 @@ public struct ProxyConfiguration: Sendable {
     public var upstream: UpstreamEndpoint
     /// How the upstream request is authenticated.
     public var mode: UpstreamMode
+    /// How a verified trailing checksum is passed on when the mode decodes aws-chunked bodies; `nil` is
+    /// the mode's default (`TrailingChecksumForwarding.default(for:)`).
+    public var trailingChecksum: TrailingChecksumForwarding?
     public var timeouts: Timeouts
     public var limits: Limits
     public var pool: Pool
@@ -151,6 +154,7 @@ public struct ProxyConfiguration: Sendable {
         listen: Listen = .init(),
         upstream: UpstreamEndpoint,
         mode: UpstreamMode = .passthrough,
+        trailingChecksum: TrailingChecksumForwarding? = nil,
         timeouts: Timeouts = .init(),
         limits: Limits = .init(),
         pool: Pool = .init(),
@@ -159,6 +163,7 @@ public struct ProxyConfiguration: Sendable {
         self.listen = listen
         self.upstream = upstream
         self.mode = mode
+        self.trailingChecksum = trailingChecksum
         self.timeouts = timeouts
         self.limits = limits
         self.pool = pool

@@ -273,7 +273,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             try services.authorizer.authorize(
                 S3Operation(accessKeyId: auth.accessKeyId, head: s3Head)
             )
-            let output = services.rewriter.bodyOutput(for: auth)
+            let output = services.rewriter.bodyOutput(for: auth, headers: head.headers)
             payload = try RequestBodyVerifier(
                 auth: auth,
                 headers: s3Head.headers,

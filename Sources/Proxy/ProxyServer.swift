@@ -71,7 +71,11 @@ public final class ProxyServer: Sendable {
         let services = ProxyServices(
             verifier: verifier,
             authorizer: authorizer,
-            rewriter: UpstreamHeadRewriter(mode: configuration.mode, upstream: configuration.upstream),
+            rewriter: UpstreamHeadRewriter(
+                mode: configuration.mode,
+                upstream: configuration.upstream,
+                trailingChecksum: configuration.trailingChecksum
+            ),
             clock: clock,
             logger: logger,
             lingerTimeout: configuration.timeouts.lingeringClose

@@ -21,6 +21,9 @@ struct RequestBodyVerifier {
         /// The decoded object bytes of an aws-chunked body (resign and trusted: the backend gets a plain
         /// body of `x-amz-decoded-content-length` bytes).
         case decoded
+        /// The decoded bytes framed again as unsigned aws-chunked (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`),
+        /// ending with the verified checksum trailer, so the backend gets the checksum too.
+        case reframed
     }
 
     /// What to do with the bytes just consumed.
@@ -35,7 +38,8 @@ struct RequestBodyVerifier {
 
     /// The verdict at the end of the body.
     enum Result: Equatable {
-        /// The body is good: send the held tail (if any), then end the request.
+        /// The body is good: send the held tail (if any), then end the request. For `.reframed` output the
+        /// tail holds the final chunk and the trailer.
         case complete(tail: ByteBuffer?)
         /// Abort the upstream request and answer with this error.
         case reject(S3Error)
@@ -97,13 +101,15 @@ struct RequestBodyVerifier {
             let result: Swift.Result<Void, S3Error> = bytes.withUnsafeReadableBytes { raw in
                 Swift.Result { () throws(S3Error) in
                     try decoder!.consume(raw) { slice in
-                        guard output == .decoded, let start = slice.baseAddress, let base = raw.baseAddress else { return }
+                        guard output != .raw, let start = slice.baseAddress, let base = raw.baseAddress else { return }
                         runs.append((base.distance(to: start), slice.count))
                     }
                 }
             }
             if case .failure(let error) = result { return fail(error) }
-            if output == .decoded {
+            if output == .reframed {
+                outgoing = Self.reframe(bytes, runs: runs, allocator: allocator)
+            } else if output == .decoded {
                 switch runs.count {
                 case 0:
                     outgoing = allocator.buffer(capacity: 0)
@@ -141,9 +147,10 @@ struct RequestBodyVerifier {
                 )
             )
         }
+        var trailer: [(name: String, value: String)] = []
         if let decoder {
             do throws(S3Error) {
-                _ = try decoder.finish()
+                trailer = try decoder.finish().trailers.filter { $0.name.hasPrefix("x-amz-checksum-") }
             } catch {
                 return reject(error)
             }
@@ -173,9 +180,38 @@ struct RequestBodyVerifier {
                 )
             }
         }
-        let tail = held
+        var tail = held
         held = nil
+        if output == .reframed {
+            // The last chunk and the trailer go only now, after every check passed: the checksum is the one
+            // verified above, re-sent in the same form (names lower-case, as the trailer was read).
+            var end = tail ?? allocator.buffer(capacity: 64)
+            end.writeString("0\r\n")
+            for field in trailer { end.writeString("\(field.name):\(field.value)\r\n") }
+            end.writeString("\r\n")
+            tail = end
+        }
         return .complete(tail: tail)
+    }
+
+    /// One aws-chunked chunk (`hex-size CRLF data CRLF`) of the decoded runs of `bytes`; empty when there
+    /// are none, since a zero-size chunk would end the body early.
+    private static func reframe(
+        _ bytes: ByteBuffer,
+        runs: [(offset: Int, count: Int)],
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        let total = runs.reduce(0) { $0 + $1.count }
+        guard total > 0 else { return allocator.buffer(capacity: 0) }
+        var chunk = allocator.buffer(capacity: total + 24)
+        chunk.writeString(String(total, radix: 16))
+        chunk.writeStaticString("\r\n")
+        for run in runs {
+            var slice = bytes.getSlice(at: bytes.readerIndex + run.offset, length: run.count)!
+            chunk.writeBuffer(&slice)
+        }
+        chunk.writeStaticString("\r\n")
+        return chunk
     }
 
     private mutating func fail(_ error: S3Error) -> Action {

@@ -23,13 +23,15 @@ struct UpstreamHeadRewriter: Sendable {
 
     let mode: UpstreamMode
     let upstream: UpstreamEndpoint
+    let trailingChecksum: TrailingChecksumForwarding
     private let signer: SigV4Signer?
     /// `upstream.hostHeader`, formatted once rather than per request.
     private let hostHeader: String
 
-    init(mode: UpstreamMode, upstream: UpstreamEndpoint) {
+    init(mode: UpstreamMode, upstream: UpstreamEndpoint, trailingChecksum: TrailingChecksumForwarding? = nil) {
         self.mode = mode
         self.upstream = upstream
+        self.trailingChecksum = trailingChecksum ?? .default(for: mode)
         self.hostHeader = upstream.hostHeader
         if case .resign(let credentials) = mode {
             signer = SigV4Signer(credentials: credentials)
@@ -39,12 +41,14 @@ struct UpstreamHeadRewriter: Sendable {
     }
 
     /// Which bytes of the body go upstream: an aws-chunked body is decoded for a backend that does not
-    /// check the client's signatures (resign, trusted); passthrough forwards it as received, for the
-    /// backend to verify again.
-    func bodyOutput(for auth: AuthenticatedRequest) -> RequestBodyVerifier.Output {
+    /// check the client's signatures (resign, trusted), and framed again with its verified trailing
+    /// checksum when it has one and `trailingChecksum` says so; passthrough forwards it as received, for
+    /// the backend to verify again.
+    func bodyOutput(for auth: AuthenticatedRequest, headers: HTTPHeaders) -> RequestBodyVerifier.Output {
         if case .passthrough = mode { return .raw }
-        if case .streaming = auth.payload { return .decoded }
-        return .raw
+        guard case .streaming = auth.payload else { return .raw }
+        if trailingChecksum == .awsChunked && headers.contains(name: "x-amz-trailer") { return .reframed }
+        return .decoded
     }
 
     /// The upstream head for a verified request.
@@ -78,14 +82,15 @@ struct UpstreamHeadRewriter: Sendable {
             headers.add(name: "Content-Length", value: "0")
         }
 
-        var decodedLength: Int64?
-        if bodyOutput(for: auth) == .decoded {
+        let output = bodyOutput(for: auth, headers: head.headers)
+        switch output {
+        case .raw:
+            break
+        case .decoded:
             // The backend gets the object bytes as a plain body of x-amz-decoded-content-length bytes.
-            decodedLength = headers.first(name: "x-amz-decoded-content-length").flatMap { Int64($0) }
+            let decodedLength = headers.first(name: "x-amz-decoded-content-length").flatMap { Int64($0) }
             for name in Self.chunkedEncodingHeaders { headers.remove(name: name) }
-            let codings = headers[canonicalForm: "content-encoding"].filter { $0.lowercased() != "aws-chunked" }
-            headers.remove(name: "content-encoding")
-            if !codings.isEmpty { headers.add(name: "Content-Encoding", value: codings.joined(separator: ", ")) }
+            Self.removeAWSChunkedCoding(&headers)
             headers.remove(name: "content-length")
             headers.remove(name: "transfer-encoding")
             if let decodedLength, decodedLength > 0 {
@@ -95,6 +100,16 @@ struct UpstreamHeadRewriter: Sendable {
                 // would be complete at its head, before the body's signatures are checked.
                 headers.add(name: "Transfer-Encoding", value: "chunked")
             }
+        case .reframed:
+            // Unsigned aws-chunked of the decoded bytes, ending in the verified checksum trailer that
+            // x-amz-trailer (kept, with x-amz-decoded-content-length) announces. Its encoded length depends
+            // on how the client's chunks arrive, so it goes with HTTP chunked framing.
+            if !headers[canonicalForm: "content-encoding"].contains(where: { $0.lowercased() == "aws-chunked" }) {
+                headers.add(name: "Content-Encoding", value: "aws-chunked")
+            }
+            headers.remove(name: "content-length")
+            headers.remove(name: "transfer-encoding")
+            headers.add(name: "Transfer-Encoding", value: "chunked")
         }
 
         var uri = head.uri
@@ -106,7 +121,11 @@ struct UpstreamHeadRewriter: Sendable {
             Self.stripClientAuth(&headers)
             headers.replaceOrAdd(name: "Host", value: hostHeader)
             headers.add(name: Self.accessKeyHeader, value: auth.accessKeyId)
-            if bodyOutput(for: auth) == .decoded { headers.remove(name: "x-amz-content-sha256") }
+            switch output {
+            case .raw: break
+            case .decoded: headers.remove(name: "x-amz-content-sha256")
+            case .reframed: headers.replaceOrAdd(name: "x-amz-content-sha256", value: Self.reframedPayload)
+            }
             if presignedQuery { uri = Self.removingAuthQueryParameters(from: uri, version: auth.signatureVersion) }
         case .resign:
             Self.stripClientAuth(&headers)
@@ -118,8 +137,8 @@ struct UpstreamHeadRewriter: Sendable {
             switch auth.payload {
             case .unsigned: payloadHash = "UNSIGNED-PAYLOAD"
             case .sha256(let digest): payloadHash = Hex.encode(digest)
-            // Decoded and verified here; the backend gets plain bytes.
-            case .streaming: payloadHash = "UNSIGNED-PAYLOAD"
+            // Decoded and verified here; the backend gets plain bytes, or unsigned aws-chunked with the trailer.
+            case .streaming: payloadHash = output == .reframed ? Self.reframedPayload : "UNSIGNED-PAYLOAD"
             }
             try signer!.sign(
                 method: head.method.rawValue,
@@ -130,6 +149,16 @@ struct UpstreamHeadRewriter: Sendable {
             )
         }
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)
+    }
+
+    /// The payload of a re-framed body: unsigned chunks, then the trailer.
+    static let reframedPayload = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+    /// Removes `aws-chunked` from `Content-Encoding`, keeping any other coding the client declared.
+    private static func removeAWSChunkedCoding(_ headers: inout HTTPHeaders) {
+        let codings = headers[canonicalForm: "content-encoding"].filter { $0.lowercased() != "aws-chunked" }
+        headers.remove(name: "content-encoding")
+        if !codings.isEmpty { headers.add(name: "Content-Encoding", value: codings.joined(separator: ", ")) }
     }
 
     private static func stripClientAuth(_ headers: inout HTTPHeaders) {

@@ -38,3 +38,21 @@ public struct UpstreamCredentials: Sendable {
         self.service = service
     }
 }
+
+/// How a trailing checksum, verified by the sidecar, reaches the backend in the modes that decode an
+/// aws-chunked body (`resign`, `trusted`). A checksum sent as an `x-amz-checksum-*` header is always kept.
+public enum TrailingChecksumForwarding: String, Sendable, CaseIterable {
+    /// The decoded bytes are framed again as `STREAMING-UNSIGNED-PAYLOAD-TRAILER` aws-chunked, ending with
+    /// the verified `x-amz-checksum-*` trailer, so an S3-compatible backend stores (and checks) it too.
+    case awsChunked = "aws-chunked"
+    /// The decoded bytes go as a plain body of `x-amz-decoded-content-length` bytes; the checksum, verified
+    /// here, is not passed on. For backends that do not speak aws-chunked.
+    case drop
+
+    /// The default per mode: an S3 backend behind `resign` understands aws-chunked; a `trusted` backend
+    /// may be any blob server (the embedded store among them), so it gets plain bytes unless told otherwise.
+    public static func `default`(for mode: UpstreamMode) -> TrailingChecksumForwarding {
+        if case .resign = mode { return .awsChunked }
+        return .drop
+    }
+}

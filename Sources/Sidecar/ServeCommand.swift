@@ -58,6 +58,18 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var credentials: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "resign/trusted: how a verified trailing checksum of an aws-chunked upload reaches the backend.",
+            discussion: """
+                aws-chunked: the decoded bytes go as unsigned aws-chunked ending in the checksum trailer \
+                (default in resign mode; S3-compatible backends store and check it). drop: a plain body of \
+                the decoded bytes, checksum verified here only (default in trusted mode).
+                """
+        )
+    )
+    var upstreamChecksumTrailer: TrailingChecksumForwarding?
+
     @Option(help: "resign mode: the backend's access key id.")
     var upstreamAccessKeyId: String?
 
@@ -137,6 +149,9 @@ struct ServeCommand: AsyncParsableCommand {
                 "--upstream-access-key-id and --upstream-secret-access-key apply only to --mode resign."
             )
         }
+        if mode == .passthrough && upstreamChecksumTrailer != nil {
+            throw ValidationError("--upstream-checksum-trailer applies only to resign and trusted (passthrough forwards the body as sent).")
+        }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
         }
@@ -189,6 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
             listen: .init(host: host, port: port),
             upstream: endpoint,
             mode: upstreamMode,
+            trailingChecksum: upstreamChecksumTrailer,
             timeouts: .init(clientIdle: .seconds(Int64(idleTimeout)), upstreamRead: .seconds(Int64(upstreamTimeout))),
             pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
         )
@@ -233,6 +249,8 @@ struct ServeCommand: AsyncParsableCommand {
         try await embedded?.shutdown()
     }
 }
+
+extension TrailingChecksumForwarding: ExpressibleByArgument {}
 
 /// A configuration problem found while starting: printed as `Error: …`, without the usage text.
 struct ConfigurationError: Error, CustomStringConvertible {

@@ -85,12 +85,20 @@ struct EmbeddedProxy {
     let upstreams: FakeUpstreams
     let signer = TestSigner()
 
-    init(mode: UpstreamMode = .passthrough, behaviour: FakeUpstreams.Behaviour = .immediate) throws {
+    init(
+        mode: UpstreamMode = .passthrough,
+        trailingChecksum: TrailingChecksumForwarding? = nil,
+        behaviour: FakeUpstreams.Behaviour = .immediate
+    ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
         let services = ProxyServices(
             verifier: signer.verifier,
             authorizer: AllowAllAuthorizer(),
-            rewriter: UpstreamHeadRewriter(mode: mode, upstream: UpstreamEndpoint(host: "127.0.0.1", port: 9000)),
+            rewriter: UpstreamHeadRewriter(
+                mode: mode,
+                upstream: UpstreamEndpoint(host: "127.0.0.1", port: 9000),
+                trailingChecksum: trailingChecksum
+            ),
             clock: { TestSigner.now },
             logger: .disabled
         )

@@ -282,6 +282,124 @@ struct ProxyHandlerTests {
         #expect(up.hasEnd)
     }
 
+    /// An unsigned aws-chunked upload of `chunks` with a CRC32 trailer (`trailerValue` overrides the checksum).
+    private static func unsignedTrailerUpload(
+        _ proxy: EmbeddedProxy,
+        chunks: [String],
+        trailerValue: String? = nil
+    ) throws -> (checksum: String, body: String) {
+        var crc = StreamingChecksum(.crc32)
+        crc.update(Array(chunks.joined().utf8))
+        let checksum = crc.finalizeBase64()
+        var body = chunks.map { String($0.utf8.count, radix: 16) + "\r\n" + $0 + "\r\n" }.joined()
+        body += "0\r\nx-amz-checksum-crc32:\(trailerValue ?? checksum)\r\n\r\n"
+        var headers = proxy.signer.sign(
+            method: "PUT",
+            uri: "/b/k",
+            headers: [
+                ("Content-Encoding", "aws-chunked"), ("x-amz-trailer", "x-amz-checksum-crc32"),
+                ("x-amz-decoded-content-length", String(chunks.joined().utf8.count)),
+            ],
+            payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+        )
+        headers.append(("Content-Length", String(body.utf8.count)))
+        try proxy.send(.PUT, "/b/k", headers: headers)
+        try proxy.sendBody(String(body.prefix(9)))
+        try proxy.sendBody(String(body.dropFirst(9)))
+        try proxy.sendEnd()
+        return (checksum, body)
+    }
+
+    /// Splits an unsigned aws-chunked body into its data and its trailer block; `nil` if malformed.
+    /// (Bytes, not Characters: Swift reads "\r\n" as one Character.)
+    private static func unframe(_ body: String) -> (data: String, trailer: String)? {
+        let bytes = Array(body.utf8)
+        let crlf: [UInt8] = [0x0D, 0x0A]
+        var data: [UInt8] = []
+        var i = 0
+        while let end = (i..<max(i, bytes.count - 1)).first(where: { bytes[$0] == 0x0D && bytes[$0 + 1] == 0x0A }) {
+            guard let size = Int(String(decoding: bytes[i..<end], as: UTF8.self), radix: 16) else { return nil }
+            i = end + 2
+            if size == 0 {
+                guard bytes.count >= i + 2, Array(bytes.suffix(2)) == crlf else { return nil }
+                return (String(decoding: data, as: UTF8.self), String(decoding: bytes[i..<(bytes.count - 2)], as: UTF8.self))
+            }
+            guard bytes.count >= i + size + 2, Array(bytes[(i + size)..<(i + size + 2)]) == crlf else { return nil }
+            data += bytes[i..<(i + size)]
+            i += size + 2
+        }
+        return nil
+    }
+
+    @Test("resign mode passes a verified trailing checksum on: the decoded bytes go as unsigned aws-chunked with the trailer")
+    func trailerReframedForResign() throws {
+        let backend = UpstreamCredentials(accessKeyId: "BACKEND", secretAccessKey: "backend-secret", region: "us-east-1")
+        let proxy = try EmbeddedProxy(mode: .resign(backend))
+        let (checksum, _) = try Self.unsignedTrailerUpload(proxy, chunks: ["hello, ", "trailer world"])
+
+        let up = try proxy.upstreams.upstreamParts()
+        guard case .head(let head) = up.first else {
+            Issue.record("no upstream head")
+            return
+        }
+        #expect(head.headers["x-amz-content-sha256"] == ["STREAMING-UNSIGNED-PAYLOAD-TRAILER"])
+        #expect(head.headers["Content-Encoding"] == ["aws-chunked"])
+        #expect(head.headers["Transfer-Encoding"] == ["chunked"])
+        #expect(head.headers["Content-Length"].isEmpty)
+        #expect(head.headers["x-amz-trailer"] == ["x-amz-checksum-crc32"])
+        #expect(head.headers["x-amz-decoded-content-length"] == ["20"])
+        let authorization = head.headers["Authorization"].first ?? ""
+        #expect(authorization.contains("Credential=BACKEND/"))
+        #expect(authorization.contains("x-amz-trailer"))
+        // The client's two pieces split its chunks differently; what matters is the decoded data and trailer.
+        #expect(up.bodyText.hasSuffix("0\r\nx-amz-checksum-crc32:\(checksum)\r\n\r\n"))
+        let (data, trailer) = try #require(Self.unframe(up.bodyText))
+        #expect(data == "hello, trailer world")
+        #expect(trailer == "x-amz-checksum-crc32:\(checksum)\r\n")
+        #expect(up.hasEnd)
+    }
+
+    @Test("trusted mode sends plain decoded bytes by default, and aws-chunked with the trailer when configured")
+    func trailerForTrusted() throws {
+        let plain = try EmbeddedProxy(mode: .trusted)
+        _ = try Self.unsignedTrailerUpload(plain, chunks: ["abc", "def"])
+        let plainUp = try plain.upstreams.upstreamParts()
+        guard case .head(let plainHead) = plainUp.first else {
+            Issue.record("no upstream head")
+            return
+        }
+        #expect(plainHead.headers["Content-Length"] == ["6"])
+        #expect(plainHead.headers["x-amz-trailer"].isEmpty)
+        #expect(plainUp.bodyText == "abcdef")
+
+        let reframed = try EmbeddedProxy(mode: .trusted, trailingChecksum: .awsChunked)
+        let (checksum, _) = try Self.unsignedTrailerUpload(reframed, chunks: ["abc", "def"])
+        let up = try reframed.upstreams.upstreamParts()
+        guard case .head(let head) = up.first else {
+            Issue.record("no upstream head")
+            return
+        }
+        #expect(head.headers["x-amz-content-sha256"] == ["STREAMING-UNSIGNED-PAYLOAD-TRAILER"])
+        #expect(head.headers["X-Sidecar-Access-Key"].count == 1)
+        let (data, trailer) = try #require(Self.unframe(up.bodyText))
+        #expect(data == "abcdef")
+        #expect(trailer == "x-amz-checksum-crc32:\(checksum)\r\n")
+    }
+
+    @Test("a wrong trailing checksum is BadDigest, and the re-framed body never gets its final chunk upstream")
+    func trailerReframedBadDigest() throws {
+        let backend = UpstreamCredentials(accessKeyId: "BACKEND", secretAccessKey: "backend-secret", region: "us-east-1")
+        let proxy = try EmbeddedProxy(mode: .resign(backend))
+        _ = try Self.unsignedTrailerUpload(proxy, chunks: ["hello, ", "trailer world"], trailerValue: "AAAAAA==")
+        let up = try proxy.upstreams.upstreamParts()
+        #expect(!up.hasEnd)
+        #expect(!up.bodyText.contains("0\r\n"), "the last chunk must not reach the upstream")
+        #expect(proxy.upstreams.released == [false])
+        let parts = try proxy.responseParts()
+        #expect(parts.statuses == [400])
+        #expect(parts.bodyText.contains("<Code>BadDigest</Code>"))
+    }
+
     @Test("an aws-chunked upload with a forged chunk signature gets SignatureDoesNotMatch and never completes upstream")
     func chunkedUploadForged() throws {
         let proxy = try EmbeddedProxy()

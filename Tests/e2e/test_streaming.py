@@ -178,3 +178,21 @@ def test_an_oversized_chunk_header_is_refused_and_nothing_is_stored(sidecars, bu
     assert status == 400, body
     assert e2e.s3_error_code(body) == "IncompleteBody"
     assert e2e.object_keys(moto_s3, bucket) == []
+
+
+@pytest.mark.parametrize("mode", ["resign", "trusted"])
+def test_boto3_trailer_upload_stores_the_exact_bytes_and_resign_carries_the_checksum_on(
+    sidecars, bucket, moto_s3, mode
+):
+    """resign re-frames the decoded bytes as unsigned aws-chunked ending in the verified CRC32 trailer, so
+    the backend stores the checksum as the client meant it; trusted sends plain bytes by default."""
+    client = e2e.s3_client(sidecars(mode).url)
+    data = os.urandom(1_500_000)
+    key = f"trailer-{mode}.bin"
+    with aws_chunked_over_http():
+        client.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="CRC32")
+    assert moto_s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+    head = moto_s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    if mode == "resign":
+        assert head.get("ChecksumCRC32") == crc
