@@ -109,3 +109,74 @@ def test_a_secret_volume_update_is_picked_up(sidecar_bin, moto, tmp_path, bucket
         eventually(lambda: new.list_objects_v2(Bucket=bucket))
     finally:
         service.stop()
+
+
+def test_reload_under_load_keeps_requests_succeeding_and_a_removed_key_stops_at_once(reloading_sidecar, bucket):
+    """Keys rotate (SIGHUP) ten times while a steady client keeps working: none of its requests fails, an
+    upload that began before its key was removed still completes (in-flight requests finish, connections
+    stay up), and the removed key is refused on the first request after the reload is logged."""
+    import http.client
+    import threading
+
+    service, creds, log = reloading_sidecar
+    steady = e2e.s3_client(service.url)
+    failures, successes = [], [0]
+    stop = threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            try:
+                steady.put_object(Bucket=bucket, Key="steady", Body=b"steady")
+                steady.get_object(Bucket=bucket, Key="steady")["Body"].read()
+                successes[0] += 1
+            except Exception as error:  # any failure at all is what this test is about
+                failures.append(repr(error))
+
+    def reloads_logged():
+        return log.read_text().count("credentials reloaded")
+
+    workers = [threading.Thread(target=hammer) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        # A slow upload signed with the key about to go: head and half the body now, the rest later.
+        write_keys(creds, (e2e.ACCESS_KEY, e2e.SECRET_KEY), NEW)
+        os.kill(service.proc.pid, signal.SIGHUP)
+        new = e2e.s3_client(service.url, access_key=NEW[0], secret_key=NEW[1])
+        eventually(lambda: new.list_objects_v2(Bucket=bucket))
+        body = os.urandom(2_000_000)
+        url = e2e.object_url(service.url, bucket, "in-flight")
+        headers = e2e.sign_headers("PUT", url, access_key=NEW[0], secret_key=NEW[1], unsigned=True)
+        headers["content-length"] = str(len(body))
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+        conn.putrequest("PUT", url.split(str(service.port), 1)[1], skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", f"127.0.0.1:{service.port}")
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        conn.send(body[: len(body) // 2])
+
+        for round in range(10):
+            before = reloads_logged()
+            keys = [(e2e.ACCESS_KEY, e2e.SECRET_KEY)] + ([NEW] if round % 2 else [])
+            write_keys(creds, *keys)
+            os.kill(service.proc.pid, signal.SIGHUP)
+            eventually(lambda: reloads_logged() > before or (_ for _ in ()).throw(AssertionError("no reload")))
+            if round % 2 == 0:
+                # Removed: refused on the very next request, no grace period.
+                with pytest.raises(ClientError) as raised:
+                    new.list_objects_v2(Bucket=bucket)
+                assert raised.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+            time.sleep(0.1)
+
+        conn.send(body[len(body) // 2 :])
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        conn.close()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    assert failures == []
+    assert successes[0] > 10
+    assert steady.get_object(Bucket=bucket, Key="in-flight")["Body"].read() == body
