@@ -33,149 +33,28 @@ ACCESS_KEY=AKIABENCHSIDECAR0002
 SECRET_KEY='bench/Chunked+Key=With/Slash+Plus=='
 TARGET=0.7
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'chunked-bench: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=chunked-bench
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
 (( 1024 % CHUNK_KIB == 0 )) || die "BENCH_CHUNK_KIB=$CHUNK_KIB does not divide 1024"
 for form in "${FORMS[@]}"; do [[ "$form" =~ ^[uts]$ ]] || die "unknown form $form in BENCH_FORMS (u, t, s)"; done
 
-# MARK: - tools (as in proxy-bench.sh)
+# MARK: - tools, workspace, backend (the same nginx WebDAV backend as proxy-bench.sh), sidecar
 
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-if [[ ! -x "$NGINX" ]]; then
-    log "apt-get install nginx"
-    apt-get update -qq
-    own_policy=0  # keep the package's own nginx service from starting on port 80
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null || install_failed=1
-    ((own_policy)) && rm -f /usr/sbin/policy-rc.d
-    [[ -z "${install_failed:-}" ]] || die "apt-get install nginx failed"
-    NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-fi
-"$NGINX" -V 2>&1 | grep -q -- '--with-http_dav_module' || die "this nginx has no http_dav_module (needed for the PUT backend)"
+bench_require_nginx
 python3 -c 'import botocore' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check botocore
 if [[ -n "$PERF_FORM" ]]; then command -v perf >/dev/null 2>&1 || die "BENCH_PERF needs perf"; fi
+bench_require_sidecar
 
-if [[ -z "${S3_SIDECAR_BIN:-}" ]]; then
-    S3_SIDECAR_BIN="$REPO/.build/release/s3-sidecar"
-    if [[ ! -x "$S3_SIDECAR_BIN" ]]; then
-        log "swift build -c release --product s3-sidecar"
-        command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
-        swift build -c release --product s3-sidecar >&2
-    fi
-fi
-[[ -x "$S3_SIDECAR_BIN" ]] || die "no sidecar binary at $S3_SIDECAR_BIN"
-
-# MARK: - workspace and cleanup
-
-base="${BENCH_TMPDIR:-}"
-if [[ -z "$base" ]]; then
-    # One stored object at a time (deleted after its check) plus nginx's temp file while it arrives.
-    need_kib=$(( (SIZE_MIB * 2 + 256) * 1024 ))
-    if [[ -d /dev/shm ]] && (( $(df -Pk /dev/shm | awk 'NR==2 {print $4}') > need_kib )); then
-        base=/dev/shm
-    else
-        base="${TMPDIR:-/tmp}"
-    fi
-fi
-WORK="$(mktemp -d "$base/chunked-bench.XXXXXX")"
-PIDS=()
+# One stored object at a time (deleted after its check) plus nginx's temp file while it arrives.
+bench_workdir $((SIZE_MIB * 2))
 PERF_PID=""
-
-cleanup() {
-    local pid
-    [[ -n "$PERF_PID" ]] && kill -INT "$PERF_PID" 2>/dev/null || true
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}" $PERF_PID; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}" $PERF_PID; do kill -KILL "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-read -r PORT_BACKEND PORT_SIDECAR < <(python3 - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-EOF
-)
-
-wait_port() { # port seconds pid
-    local deadline=$((SECONDS + $2))
-    while ((SECONDS < deadline)); do
-        kill -0 "$3" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
-
-# MARK: - backend: nginx serving a directory, WebDAV PUT (the same configuration as proxy-bench.sh)
-
-mkdir -p "$WORK/data/bench" "$WORK/backend"
-user_line=""
-[[ "$(id -u)" == 0 ]] && user_line="user root;"   # workers must reach the private temp dir
-cat >"$WORK/backend/nginx.conf" <<EOF
-$user_line
-worker_processes auto;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_timeout 120s;
-    keepalive_requests 10000000;
-    client_max_body_size 0;
-    client_body_buffer_size 1m;
-    client_body_temp_path $WORK/backend/body;
-    proxy_temp_path $WORK/backend/proxy;
-    fastcgi_temp_path $WORK/backend/fastcgi;
-    uwsgi_temp_path $WORK/backend/uwsgi;
-    scgi_temp_path $WORK/backend/scgi;
-    server {
-        listen 127.0.0.1:$PORT_BACKEND backlog=4096;
-        root $WORK/data;
-        location / {
-            dav_methods PUT DELETE;
-            create_full_put_path on;
-            dav_access user:rw group:r all:r;
-        }
-    }
-}
-EOF
-
+read -r PORT_BACKEND PORT_SIDECAR < <(bench_free_ports 2)
 log "work dir $WORK; ports backend=$PORT_BACKEND sidecar=$PORT_SIDECAR"
-"$NGINX" -p "$WORK/backend" -c "$WORK/backend/nginx.conf" -e "$WORK/backend/error.log" -g 'daemon off;' &
-PIDS+=($!)
-wait_port "$PORT_BACKEND" 10 "${PIDS[-1]}" || die "backend nginx did not start: $(cat "$WORK/backend/error.log" 2>/dev/null)"
-
-# MARK: - sidecar
-
-printf '{"keys": [{"accessKeyId": "%s", "secretAccessKey": "%s"}]}\n' "$ACCESS_KEY" "$SECRET_KEY" >"$WORK/creds.json"
-sidecar_args=(serve --listen "127.0.0.1:$PORT_SIDECAR" --upstream "http://127.0.0.1:$PORT_BACKEND"
-    --mode trusted --region "$REGION" --credentials "$WORK/creds.json")
-if "$S3_SIDECAR_BIN" serve --help 2>&1 | grep -q -- '--log-level'; then sidecar_args+=(--log-level warning); fi
-"$S3_SIDECAR_BIN" "${sidecar_args[@]}" >"$WORK/sidecar.log" 2>&1 &
-SIDECAR_PID=$!
-PIDS+=("$SIDECAR_PID")
-wait_port "$PORT_SIDECAR" 30 "$SIDECAR_PID" || die "sidecar did not start: $(tail -20 "$WORK/sidecar.log")"
+mkdir -p "$WORK/data/bench"
+bench_start_backend "$WORK/backend" "$PORT_BACKEND" "$WORK/data"
+bench_start_sidecar "$PORT_SIDECAR" "$PORT_BACKEND" trusted "$REGION" "$ACCESS_KEY" "$SECRET_KEY"
 
 # MARK: - uploads
 
@@ -195,6 +74,7 @@ upload() { # form round; sets RESULT="MB/s seconds client_cpu sidecar_cpu" (not 
     if [[ -n "$PERF_FORM" && "$form" == "$PERF_FORM" && "$round" == "$REPEAT" ]]; then
         perf record -g -o "$WORK/perf.data" -p "$SIDECAR_PID" >/dev/null 2>"$WORK/perf.log" &
         PERF_PID=$!
+        EXTRA_PIDS+=("$PERF_PID")
         sleep 0.5
         perf=1
     fi
@@ -262,7 +142,7 @@ verdict() { awk -v v="$1" -v t="$TARGET" 'BEGIN {print (v != "n/a" && v >= t) ? 
 
 echo
 echo "chunked-bench on loopback, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "sidecar $S3_SIDECAR_BIN (mode trusted) -> $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') WebDAV on $base"
+echo "sidecar $S3_SIDECAR_BIN (mode trusted) -> $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') WebDAV on $(dirname "$WORK")"
 echo "object ${SIZE_MIB} MiB; aws-chunked chunks of ${CHUNK_KIB} KiB; best of $REPEAT interleaved rounds (MB = 10^6 B)"
 echo "CPU columns: seconds of CPU in the best round (client = the Python uploader, sidecar = utime+stime of its pid)"
 echo

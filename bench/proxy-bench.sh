@@ -32,8 +32,9 @@ REGION=us-east-1
 ACCESS_KEY=AKIABENCHSIDECAR0001
 SECRET_KEY='bench/Secret+Key=With/Slash+Plus=='
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'proxy-bench: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=proxy-bench
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
 # MARK: - tools
 
@@ -41,128 +42,18 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
-if ((${#missing[@]})); then
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    # Keep the package's own nginx service from starting on port 80: this script runs its own instances.
-    own_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || install_failed=1
-    ((own_policy)) && rm -f /usr/sbin/policy-rc.d
-    [[ -z "${install_failed:-}" ]] || die "apt-get install ${missing[*]} failed"
-fi
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-"$NGINX" -V 2>&1 | grep -q -- '--with-http_dav_module' || die "this nginx has no http_dav_module (needed for the PUT backend)"
+((${#missing[@]} == 0)) || bench_apt_install "${missing[@]}"
+bench_require_nginx
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check boto3
+bench_require_sidecar
 
-if [[ -z "${S3_SIDECAR_BIN:-}" ]]; then
-    S3_SIDECAR_BIN="$REPO/.build/release/s3-sidecar"
-    if [[ ! -x "$S3_SIDECAR_BIN" ]]; then
-        log "swift build -c release --product s3-sidecar"
-        command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
-        swift build -c release --product s3-sidecar >&2
-    fi
-fi
-[[ -x "$S3_SIDECAR_BIN" ]] || die "no sidecar binary at $S3_SIDECAR_BIN"
+# MARK: - workspace, backend, nginx proxy, sidecar
 
-# MARK: - workspace and cleanup
-
-base="${BENCH_TMPDIR:-}"
-if [[ -z "$base" ]]; then
-    need_kib=$(( (SIZE_MIB * 3 + 256) * 1024 ))
-    if [[ -d /dev/shm ]] && (( $(df -Pk /dev/shm | awk 'NR==2 {print $4}') > need_kib )); then
-        base=/dev/shm
-    else
-        base="${TMPDIR:-/tmp}"
-    fi
-fi
-WORK="$(mktemp -d "$base/proxy-bench.XXXXXX")"
-PIDS=()
-SAMPLER_PID=""
-
-cleanup() {
-    local pid
-    [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null || true
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Distinct free loopback ports, all bound at once so none repeats.
-read -r PORT_BACKEND PORT_NGINX_STREAM PORT_NGINX_BUFFERED PORT_SIDECAR < <(python3 - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-EOF
-)
-
-wait_port() { # port seconds pid
-    local deadline=$((SECONDS + $2))
-    while ((SECONDS < deadline)); do
-        kill -0 "$3" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
-
-# MARK: - backend and nginx proxy
-
-mkdir -p "$WORK/data/bench" "$WORK/backend" "$WORK/proxy"
-user_line=""
-[[ "$(id -u)" == 0 ]] && user_line="user root;"   # workers must reach the private temp dir
-
-common_http="
-    access_log off;
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_timeout 120s;
-    keepalive_requests 10000000;
-    client_max_body_size 0;
-    client_body_buffer_size 1m;"
-temp_paths() { # dir
-    printf '    client_body_temp_path %s/body;\n    proxy_temp_path %s/proxy;\n' "$1" "$1"
-    printf '    fastcgi_temp_path %s/fastcgi;\n    uwsgi_temp_path %s/uwsgi;\n    scgi_temp_path %s/scgi;\n' "$1" "$1" "$1"
-}
-
-cat >"$WORK/backend/nginx.conf" <<EOF
-$user_line
-worker_processes auto;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log warn;
-events { worker_connections 4096; }
-http {
-$common_http
-$(temp_paths "$WORK/backend")
-    server {
-        listen 127.0.0.1:$PORT_BACKEND backlog=4096;
-        root $WORK/data;
-        location / {
-            dav_methods PUT DELETE;
-            create_full_put_path on;
-            dav_access user:rw group:r all:r;
-        }
-    }
-}
-EOF
+bench_workdir $((SIZE_MIB * 3))
+read -r PORT_BACKEND PORT_NGINX_STREAM PORT_NGINX_BUFFERED PORT_SIDECAR < <(bench_free_ports 4)
+log "work dir $WORK; ports backend=$PORT_BACKEND nginx=$PORT_NGINX_STREAM/$PORT_NGINX_BUFFERED sidecar=$PORT_SIDECAR"
+bench_start_backend "$WORK/backend" "$PORT_BACKEND" "$WORK/data"
+mkdir -p "$WORK/data/bench" "$WORK/proxy"
 
 proxy_common="
         proxy_http_version 1.1;
@@ -174,14 +65,13 @@ proxy_common="
         proxy_busy_buffers_size 2m;
         location / { proxy_pass http://backend; }"
 cat >"$WORK/proxy/nginx.conf" <<EOF
-$user_line
+$(bench_nginx_user_line)
 worker_processes auto;
 pid $WORK/proxy/nginx.pid;
 error_log $WORK/proxy/error.log warn;
 events { worker_connections 4096; }
 http {
-$common_http
-$(temp_paths "$WORK/proxy")
+$(bench_nginx_http_common "$WORK/proxy")
     upstream backend {
         server 127.0.0.1:$PORT_BACKEND;
         keepalive 256;
@@ -199,26 +89,8 @@ $proxy_common
     }
 }
 EOF
-
-log "work dir $WORK; ports backend=$PORT_BACKEND nginx=$PORT_NGINX_STREAM/$PORT_NGINX_BUFFERED sidecar=$PORT_SIDECAR"
-"$NGINX" -p "$WORK/backend" -c "$WORK/backend/nginx.conf" -e "$WORK/backend/error.log" -g 'daemon off;' &
-PIDS+=($!)
-wait_port "$PORT_BACKEND" 10 "${PIDS[-1]}" || die "backend nginx did not start: $(cat "$WORK/backend/error.log" 2>/dev/null)"
-"$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" -e "$WORK/proxy/error.log" -g 'daemon off;' &
-PIDS+=($!)
-wait_port "$PORT_NGINX_STREAM" 10 "${PIDS[-1]}" || die "proxy nginx did not start: $(cat "$WORK/proxy/error.log" 2>/dev/null)"
-
-# MARK: - sidecar
-
-printf '{"keys": [{"accessKeyId": "%s", "secretAccessKey": "%s"}]}\n' "$ACCESS_KEY" "$SECRET_KEY" >"$WORK/creds.json"
-sidecar_args=(serve --listen "127.0.0.1:$PORT_SIDECAR" --upstream "http://127.0.0.1:$PORT_BACKEND"
-    --mode "$MODE" --region "$REGION" --credentials "$WORK/creds.json")
-# Per-request logging would be a cost nginx (access_log off) does not pay.
-if "$S3_SIDECAR_BIN" serve --help 2>&1 | grep -q -- '--log-level'; then sidecar_args+=(--log-level warning); fi
-"$S3_SIDECAR_BIN" "${sidecar_args[@]}" >"$WORK/sidecar.log" 2>&1 &
-SIDECAR_PID=$!
-PIDS+=("$SIDECAR_PID")
-wait_port "$PORT_SIDECAR" 30 "$SIDECAR_PID" || die "sidecar did not start: $(tail -20 "$WORK/sidecar.log")"
+bench_start_nginx "$WORK/proxy" "$PORT_NGINX_STREAM" proxy
+bench_start_sidecar "$PORT_SIDECAR" "$PORT_BACKEND" "$MODE" "$REGION" "$ACCESS_KEY" "$SECRET_KEY"
 
 # MARK: - data
 
@@ -288,6 +160,7 @@ if echo 5 >"/proc/$SIDECAR_PID/clear_refs" 2>/dev/null; then RESET_OK=1; fi
     done
 ) &
 SAMPLER_PID=$!
+EXTRA_PIDS+=("$SAMPLER_PID")
 
 transfer() { # leg PUT|GET -> seconds
     local leg="$1" method="$2" key="put-$1.bin" auth=() out code seconds
