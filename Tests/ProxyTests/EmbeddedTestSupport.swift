@@ -85,15 +85,22 @@ struct EmbeddedProxy {
     let upstreams: FakeUpstreams
     let signer = TestSigner()
 
-    init(mode: UpstreamMode = .passthrough, behaviour: FakeUpstreams.Behaviour = .immediate) throws {
+    init(
+        mode: UpstreamMode = .passthrough,
+        behaviour: FakeUpstreams.Behaviour = .immediate,
+        trustedProxies: TrustedProxies = .none,
+        accessLog: AccessLog = AccessLog(logger: nil)
+    ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
-        let services = ProxyServices(
+        var services = ProxyServices(
             verifier: signer.verifier,
             authorizer: AllowAllAuthorizer(),
             rewriter: UpstreamHeadRewriter(mode: mode, upstream: UpstreamEndpoint(host: "127.0.0.1", port: 9000)),
             clock: { TestSigner.now },
             logger: .disabled
         )
+        services.trustedProxies = trustedProxies
+        services.accessLog = accessLog
         client = EmbeddedChannel(
             handlers: [counter, ProxyHandler(services: services, upstreams: upstreams)],
             loop: loop
