@@ -287,7 +287,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let now = services.clock()
             // Behind a trusted proxy the client signed the proxy's host and path; the policy and the upstream
             // see the request as received.
-            let auth = try services.verifier.authenticate(services.trustedProxies.signedHead(s3Head, peer: peer), now: now)
+            let signedHead = services.trustedProxies.signedHead(s3Head, peer: peer)
+            let auth = try services.verifier.authenticate(signedHead, now: now)
             accessKeyId = auth.accessKeyId
             record.authenticated(auth)
             ProxyMetrics.authenticated(auth)

@@ -66,7 +66,15 @@ struct LineLogHandler: LogHandler {
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
         if let own = event.metadata { all.merge(own) { $1 } }
-        output.write(Self.line(format: format, label: label, level: event.level, message: event.message.description, metadata: all, date: Date()))
+        let line = Self.line(
+            format: format,
+            label: label,
+            level: event.level,
+            message: event.message.description,
+            metadata: all,
+            date: Date()
+        )
+        output.write(line)
     }
 
     /// One encoded line, newline included.

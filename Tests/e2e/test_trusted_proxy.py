@@ -50,7 +50,8 @@ def signed_for_public_url(bucket, key):
     """Headers signed for https://s3.example.test/storage/<bucket>/<key>, as a client of the outer proxy."""
     public_url = f"https://{PUBLIC_HOST}/storage/{bucket}/{key}"
     headers = e2e.sign_headers("GET", public_url)
-    assert headers["host"] == PUBLIC_HOST
+    # botocore signs the URL's host without adding a Host header; the sender sets the one it uses.
+    assert "SignedHeaders=host;" in headers["authorization"]
     return headers
 
 
