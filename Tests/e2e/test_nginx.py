@@ -2,7 +2,6 @@
 front of moto, asking the sidecar's /auth (admin listener) about every request."""
 import json
 import os
-import shutil
 import string
 import urllib.error
 import urllib.request
@@ -24,10 +23,8 @@ def render_template(**values):
     return string.Template(TEMPLATE.read_text()).safe_substitute(values)
 
 
-@pytest.fixture(scope="module")
-def auth_sidecar(sidecar_bin, moto, tmp_path_factory):
+def start_auth_sidecar(sidecar_bin, moto, directory, extra=()):
     """A sidecar whose admin listener serves /auth (its S3 listener is not used here)."""
-    directory = tmp_path_factory.mktemp("nginx-sidecar")
     creds = directory / "creds.json"
     creds.write_text(json.dumps({"keys": [
         {"accessKeyId": e2e.ACCESS_KEY, "secretAccessKey": e2e.SECRET_KEY},
@@ -41,21 +38,20 @@ def auth_sidecar(sidecar_bin, moto, tmp_path_factory):
         lambda port: [
             sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", moto.url,
             "--region", e2e.REGION, "--credentials", str(creds), "--admin-listen", f"127.0.0.1:{admin_port}",
+            *extra,
         ],
         str(directory / "sidecar.log"),
         ready_timeout=30,
     )
     e2e.wait_for_port(admin_port, service.proc, 10, service.log_path)
     service.admin_port = admin_port
-    yield service
-    service.stop()
+    return service
 
 
-@pytest.fixture(scope="module")
-def nginx(auth_sidecar, moto, tmp_path_factory):
+def start_nginx(admin_port, moto, prefix):
+    """Debian's nginx with the shipped template, as a foreground process under a private prefix."""
     if not os.access(NGINX, os.X_OK):
         pytest.fail(f"{NGINX} is missing: apt-get install nginx (.ci/run does)", pytrace=False)
-    prefix = tmp_path_factory.mktemp("nginx")
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / sub).mkdir()
 
@@ -63,7 +59,7 @@ def nginx(auth_sidecar, moto, tmp_path_factory):
         (prefix / "s3-sidecar.conf").write_text(render_template(
             S3_LISTEN=f"127.0.0.1:{port}",
             S3_BACKEND=f"127.0.0.1:{moto.port}",
-            SIDECAR_ADMIN=f"127.0.0.1:{auth_sidecar.admin_port}",
+            SIDECAR_ADMIN=f"127.0.0.1:{admin_port}",
         ))
         # Run as whoever runs the tests (as root, nginx would hand its workers to "nobody").
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -87,9 +83,28 @@ http {{
 
     service = e2e.start_service("nginx", argv, str(prefix / "stdout.log"), ready_timeout=15)
     service.prefix = prefix
-    yield service
-    service.stop()
-    shutil.rmtree(prefix / "client_body", ignore_errors=True)
+    return service
+
+
+@pytest.fixture(scope="module")
+def nginx(sidecar_bin, moto, tmp_path_factory):
+    sidecar = start_auth_sidecar(sidecar_bin, moto, tmp_path_factory.mktemp("nginx-sidecar"))
+    server = start_nginx(sidecar.admin_port, moto, tmp_path_factory.mktemp("nginx"))
+    yield server
+    server.stop()
+    sidecar.stop()
+
+
+@pytest.fixture(scope="module")
+def strict_nginx(sidecar_bin, moto, tmp_path_factory):
+    """The same, with the sidecar run with --auth-require-unsigned-payload."""
+    sidecar = start_auth_sidecar(
+        sidecar_bin, moto, tmp_path_factory.mktemp("nginx-strict-sidecar"), ["--auth-require-unsigned-payload"]
+    )
+    server = start_nginx(sidecar.admin_port, moto, tmp_path_factory.mktemp("nginx-strict"))
+    yield server
+    server.stop()
+    sidecar.stop()
 
 
 def fetch(url, method="GET"):
@@ -206,3 +221,17 @@ def test_an_anonymous_request_is_refused_with_s3s_access_denied(nginx, bucket):
     status, _, body = fetch(f"{nginx.url}/{bucket}/anything")
     assert status == 403
     assert e2e.s3_error_code(body) == "AccessDenied"
+
+
+def test_require_unsigned_payload_refuses_hashed_bodies_and_passes_presigned_uploads(strict_nginx, moto_s3, bucket):
+    client = e2e.s3_client(strict_nginx.url)
+    # boto3 over http signs the body's SHA-256, which /auth cannot check: refused.
+    assert code(lambda: client.put_object(Bucket=bucket, Key="hashed.bin", Body=b"data")) == ("AccessDenied", 403)
+    assert e2e.object_keys(moto_s3, bucket) == []
+    # A presigned PUT is UNSIGNED-PAYLOAD: it passes.
+    url = client.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "presigned.bin"}, ExpiresIn=300)
+    status, _, body = e2e.raw_request("PUT", url, {}, b"presigned body")
+    assert status == 200, body
+    assert moto_s3.get_object(Bucket=bucket, Key="presigned.bin")["Body"].read() == b"presigned body"
+    # A body-less header-signed request: its hash (of the empty body) is checked by /auth, so it passes.
+    assert client.get_object(Bucket=bucket, Key="presigned.bin")["Body"].read() == b"presigned body"

@@ -165,3 +165,33 @@ def test_metrics_and_access_log_after_a_known_sequence(observed, moto_s3, bucket
     for line in open(observed.log_path, "rb").read().decode().splitlines():
         if line.startswith("{"):
             assert json.loads(line)["logger"]
+
+
+def test_an_unreachable_upstream_is_counted(sidecar_bin, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("observability-down")
+    creds = directory / "creds.json"
+    creds.write_text(json.dumps({"keys": [{"accessKeyId": e2e.ACCESS_KEY, "secretAccessKey": e2e.SECRET_KEY}]}))
+    admin_port = e2e.free_port()
+    closed_port = e2e.free_port()  # nothing listens there
+    service = e2e.start_service(
+        "s3-sidecar (upstream down)",
+        lambda port: [
+            sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", f"http://127.0.0.1:{closed_port}",
+            "--region", e2e.REGION, "--credentials", str(creds), "--admin-listen", f"127.0.0.1:{admin_port}",
+        ],
+        str(directory / "sidecar.log"),
+        ready_timeout=30,
+    )
+    try:
+        e2e.wait_for_port(admin_port, service.proc, 10, service.log_path)
+        url = e2e.object_url(service.url, "bucket", "key")
+        status, _, body = e2e.raw_request("GET", url, e2e.sign_headers("GET", url))
+        assert status in (502, 503)
+        error = e2e.s3_error_code(body)
+        m = scrape(admin_port)
+        assert value(m, "s3_sidecar_upstream_errors_total", stage="connect") == 1
+        assert value(m, "s3_sidecar_request_outcomes_total", outcome="refused", code=error) == 1
+        assert value(m, "s3_sidecar_requests_total", signature="v4", form="header") == 1
+        assert value(m, "s3_sidecar_auth_failures_total", code=error) == 0
+    finally:
+        service.stop()
