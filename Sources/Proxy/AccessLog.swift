@@ -17,6 +17,8 @@ public struct AccessLog: Sendable {
         /// The connection was cut mid-exchange (a failed body check after the response began, a client or
         /// upstream that went away).
         case aborted
+        /// `/auth` (nginx `auth_request`) let the request through; its refusals are `refused`.
+        case authorized
     }
 
     /// The fields of one line.
@@ -116,6 +118,11 @@ public struct AccessLog: Sendable {
     func write(_ record: Record) {
         ProxyMetrics.finished(record)
         logger?.info("access", metadata: record.metadata)
+    }
+
+    /// Writes the line of an `/auth` verdict (message `auth_request`); `/auth` keeps its own counters.
+    func writeVerdict(_ record: Record) {
+        logger?.info("auth_request", metadata: record.metadata)
     }
 }
 

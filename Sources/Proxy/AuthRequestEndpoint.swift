@@ -1,4 +1,5 @@
 import Crypto
+import NIOCore
 import Verifier
 
 /// The verdict logic of the nginx `auth_request` target (`/auth` on the admin listener).
@@ -56,28 +57,58 @@ public struct AuthRequestEndpoint: Sendable {
     private let authorizer: any RequestAuthorizer
     private let configuration: Configuration
     private let clock: @Sendable () -> Int64
+    private let accessLog: AccessLog
 
     /// - Parameters:
     ///   - verifier, authorizer: the proxy's own instances, so that a reload applies here too.
+    ///   - accessLog: gets one `auth_request` line per verdict (not counted as proxied requests).
     public init(
         verifier: SigV4Verifier,
         authorizer: any RequestAuthorizer,
         configuration: Configuration = .init(),
-        clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock
+        clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock,
+        accessLog: AccessLog = AccessLog(logger: nil)
     ) {
         self.verifier = verifier
         self.authorizer = authorizer
         self.configuration = configuration
         self.clock = clock
+        self.accessLog = accessLog
     }
 
     /// Judges one subrequest, given its headers in the order received, under a fresh request id.
-    public func respond(to headers: [(name: String, value: String)]) -> Response {
-        respond(to: headers, requestId: RequestID.make())
+    ///
+    /// - Parameter peer: who asked (nginx), for the access log.
+    public func respond(to headers: [(name: String, value: String)], peer: SocketAddress? = nil) -> Response {
+        respond(to: headers, requestId: RequestID.make(), peer: peer)
     }
 
     /// Judges one subrequest, given its headers in the order received.
-    public func respond(to headers: [(name: String, value: String)], requestId: String) -> Response {
+    public func respond(
+        to headers: [(name: String, value: String)],
+        requestId: String,
+        peer: SocketAddress? = nil
+    ) -> Response {
+        var record = AccessLog.Record(
+            requestId: requestId,
+            remoteAddress: peer?.accessLogDescription,
+            method: "",
+            path: "",
+            started: .now()
+        )
+        let response = judge(headers, requestId: requestId, record: &record)
+        let s3Status = response.header("X-S3-Error-Status").flatMap { Int($0) } ?? response.status
+        record.finish(response.status == 200 ? .authorized : .refused, status: s3Status, now: .now())
+        record.errorCode = response.header("X-S3-Error-Code")
+        accessLog.writeVerdict(record)
+        return response
+    }
+
+    private func judge(
+        _ headers: [(name: String, value: String)],
+        requestId: String,
+        record: inout AccessLog.Record
+    ) -> Response {
         var method: String?
         var uri: String?
         var contentLength: String?
@@ -111,12 +142,17 @@ public struct AuthRequestEndpoint: Sendable {
         if let transferEncoding { original.append(("Transfer-Encoding", transferEncoding)) }
         let head = S3RequestHead(method: method, uri: uri, headers: original)
         let resource = ProxyHandler.resource(of: uri)
+        record.method = method
+        record.path = resource
 
         do throws(S3Error) {
             let auth = try verifier.authenticate(head, now: clock())
+            record.authenticated(auth)
             ProxyMetrics.authenticated(auth)
             try checkPayload(auth, method: method, contentLength: contentLength, transferEncoding: transferEncoding)
-            try authorizer.authorize(S3Operation(accessKeyId: auth.accessKeyId, head: head))
+            let operation = S3Operation(accessKeyId: auth.accessKeyId, head: head)
+            record.classified(operation)
+            try authorizer.authorize(operation)
             ProxyMetrics.authRequestVerdict(200)
             return Response(
                 status: 200,

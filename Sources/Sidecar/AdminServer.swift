@@ -72,7 +72,10 @@ final class AdminHandler: ChannelInboundHandler {
         switch (head.method, path) {
         case (_, "/auth"):
             // Any method: nginx's subrequest is a GET, but the verdict is about X-Original-Method.
-            let verdict = auth.respond(to: head.headers.map { ($0.name, $0.value) })
+            let verdict = auth.respond(
+                to: head.headers.map { ($0.name, $0.value) },
+                peer: context.channel.remoteAddress
+            )
             status = HTTPResponseStatus(statusCode: verdict.status)
             body = []
             extraHeaders = verdict.headers

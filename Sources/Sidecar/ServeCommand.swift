@@ -197,12 +197,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
             credentials: keyStore
         )
+        let accessLog = try operations.makeAccessLog()
         let server = try await ProxyServer.start(
             configuration: configuration,
             verifier: verifier,
             authorizer: keyStore,
             logger: logger,
-            accessLog: try operations.makeAccessLog()
+            accessLog: accessLog
         )
         // SIGHUP, or a change to the file, puts a new set of keys and policies in force.
         let reloader = CredentialsReloader(
@@ -229,7 +230,8 @@ struct ServeCommand: AsyncParsableCommand {
             let auth = AuthRequestEndpoint(
                 verifier: verifier,
                 authorizer: keyStore,
-                configuration: .init(requireUnsignedPayload: operations.authRequireUnsignedPayload)
+                configuration: .init(requireUnsignedPayload: operations.authRequireUnsignedPayload),
+                accessLog: accessLog
             )
             let admin = try await AdminServer.start(
                 host: adminHost,

@@ -252,4 +252,44 @@ struct AuthRequestEndpointTests {
         #expect(!body.contains("<CanonicalRequest>"))
         #expect(body.contains("<Code>SignatureDoesNotMatch</Code>"))
     }
+
+    @Test("each verdict is one auth_request log line: the path and key, never the query or signature")
+    func verdictLogLines() throws {
+        let log = CapturedLog()
+        let endpoint = AuthRequestEndpoint(
+            verifier: signer.verifier,
+            authorizer: AllowAllAuthorizer(),
+            clock: { TestSigner.now },
+            accessLog: AccessLog(logger: log.logger)
+        )
+        let good = signer.presign(method: "GET", path: "/bucket/a.txt")
+        _ = endpoint.respond(
+            to: subrequest(method: "GET", uri: good, clientHeaders: [("Host", "s3.local")]),
+            requestId: "OK1"
+        )
+        let bad = good.replacingOccurrences(of: "/a.txt", with: "/b.txt")
+        _ = endpoint.respond(
+            to: subrequest(method: "GET", uri: bad, clientHeaders: [("Host", "s3.local")]),
+            requestId: "BAD1"
+        )
+        let events = log.events.withLock { $0 }
+        try #require(events.count == 2)
+        #expect(events.allSatisfy { $0.message == "auth_request" })
+        let (allowed, refused) = (events[0].metadata, events[1].metadata)
+        #expect(allowed["request_id"] == "OK1")
+        #expect(allowed["outcome"] == "authorized")
+        #expect(allowed["status"]?.description == "200")
+        #expect(allowed["access_key_id"] == "AKIDEXAMPLE")
+        #expect(allowed["auth_form"] == "presigned")
+        #expect(allowed["bucket"] == "bucket")
+        #expect(allowed["key"] == "a.txt")
+        #expect(allowed["action"] == "read")
+        #expect(allowed["path"] == "/bucket/a.txt")
+        #expect(refused["outcome"] == "refused")
+        #expect(refused["status"]?.description == "403")
+        #expect(refused["error_code"] == "SignatureDoesNotMatch")
+        let text = "\(events)"
+        #expect(!text.contains(String(good.split(separator: "=").last!)))
+        #expect(!text.contains("X-Amz-"))
+    }
 }

@@ -38,13 +38,14 @@ def start_auth_sidecar(sidecar_bin, moto, directory, extra=()):
         lambda port: [
             sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", moto.url,
             "--region", e2e.REGION, "--credentials", str(creds), "--admin-listen", f"127.0.0.1:{admin_port}",
-            *extra,
+            "--log-format", "json", "--access-log", str(directory / "access.log"), *extra,
         ],
         str(directory / "sidecar.log"),
         ready_timeout=30,
     )
     e2e.wait_for_port(admin_port, service.proc, 10, service.log_path)
     service.admin_port = admin_port
+    service.access_log = directory / "access.log"
     return service
 
 
@@ -90,6 +91,7 @@ http {{
 def nginx(sidecar_bin, moto, tmp_path_factory):
     sidecar = start_auth_sidecar(sidecar_bin, moto, tmp_path_factory.mktemp("nginx-sidecar"))
     server = start_nginx(sidecar.admin_port, moto, tmp_path_factory.mktemp("nginx"))
+    server.sidecar = sidecar
     yield server
     server.stop()
     sidecar.stop()
@@ -153,6 +155,14 @@ def test_a_tampered_presigned_url_gets_signature_does_not_match(nginx, moto_s3, 
     assert len(headers["x-amz-request-id"]) == 16
     assert f"<RequestId>{headers['x-amz-request-id']}</RequestId>".encode() in body
     assert f"<Resource>/{bucket}/b.txt</Resource>".encode() in body
+    # The sidecar logged the verdict under that request id: the path, never the query or signature.
+    log_text = nginx.sidecar.access_log.read_text()
+    verdicts = [json.loads(line) for line in log_text.splitlines()]
+    [line] = [v for v in verdicts if v["request_id"] == headers["x-amz-request-id"]]
+    assert (line["message"], line["outcome"], line["status"]) == ("auth_request", "refused", 403)
+    assert (line["error_code"], line["path"], line["method"]) == ("SignatureDoesNotMatch", f"/{bucket}/b.txt", "GET")
+    assert url.split("X-Amz-Signature=")[1] not in log_text
+    assert "X-Amz-Credential" not in log_text
 
 
 def test_an_expired_presigned_url_is_refused(nginx, moto_s3, bucket):
