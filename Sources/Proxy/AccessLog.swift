@@ -24,10 +24,11 @@ public struct AccessLog: Sendable {
     /// The fields of one line.
     public struct Record: Sendable, Equatable {
         public var requestId: String
-        public var remoteAddress: String?
+        /// The client's address (kept as is: formatted only when a line is written).
+        public var peer: SocketAddress?
         public var method: String
-        /// The raw request path, without the query.
-        public var path: String
+        /// The raw request target; only its path is ever logged.
+        public var uri: String
         public var accessKeyId: String?
         /// `header` or `presigned`.
         public var authForm: String?
@@ -52,13 +53,19 @@ public struct AccessLog: Sendable {
         var started: NIODeadline
         public var durationNanoseconds: Int64 = 0
 
-        public init(requestId: String, remoteAddress: String?, method: String, path: String, started: NIODeadline) {
+        public init(requestId: String, peer: SocketAddress?, method: String, uri: String, started: NIODeadline) {
             self.requestId = requestId
-            self.remoteAddress = remoteAddress
+            self.peer = peer
             self.method = method
-            self.path = path
+            self.uri = uri
             self.started = started
         }
+
+        /// The raw request path, without the query (a presigned URL's query is a credential).
+        public var path: String { ProxyHandler.resource(of: uri) }
+
+        /// The client's address as `ip:port`.
+        public var remoteAddress: String? { peer?.accessLogDescription }
 
         /// Fills what authentication and classification found out.
         mutating func authenticated(_ auth: AuthenticatedRequest) {

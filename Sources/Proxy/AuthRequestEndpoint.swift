@@ -91,9 +91,9 @@ public struct AuthRequestEndpoint: Sendable {
     ) -> Response {
         var record = AccessLog.Record(
             requestId: requestId,
-            remoteAddress: peer?.accessLogDescription,
+            peer: peer,
             method: "",
-            path: "",
+            uri: "",
             started: .now()
         )
         let response = judge(headers, requestId: requestId, record: &record)
@@ -143,7 +143,7 @@ public struct AuthRequestEndpoint: Sendable {
         let head = S3RequestHead(method: method, uri: uri, headers: original)
         let resource = ProxyHandler.resource(of: uri)
         record.method = method
-        record.path = resource
+        record.uri = uri
 
         do throws(S3Error) {
             let auth = try verifier.authenticate(head, now: clock())

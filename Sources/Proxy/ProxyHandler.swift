@@ -265,9 +265,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let peer = context.channel.remoteAddress
         var record = AccessLog.Record(
             requestId: requestId,
-            remoteAddress: peer?.accessLogDescription,
+            peer: peer,
             method: head.method.rawValue,
-            path: Self.resource(of: head.uri),
+            uri: head.uri,
             started: .now()
         )
 
