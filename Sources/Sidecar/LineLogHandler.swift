@@ -13,18 +13,16 @@ final class LogOutput: Sendable {
 
     static let standardError = LogOutput(.standardError)
 
-    /// Opens (creating if needed) `path` for appending.
+    /// Opens (creating if needed) `path` for appending. O_APPEND: every write lands at the current end, so
+    /// logrotate's `copytruncate` works without a restart.
     static func appending(to path: String) throws -> LogOutput {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw ConfigurationError(description: "cannot create the log file \(path)")
-            }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw ConfigurationError(
+                description: "cannot open the log file \(path) for appending: \(String(cString: strerror(errno)))"
+            )
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw ConfigurationError(description: "cannot open the log file \(path) for writing")
-        }
-        handle.seekToEndOfFile()
-        return LogOutput(handle)
+        return LogOutput(FileHandle(fileDescriptor: fd, closeOnDealloc: true))
     }
 
     func write(_ line: Data) {

@@ -151,6 +151,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         operations.bootstrapLogging(level: level)
+        // Opened first: an unwritable access log stops start-up before anything listens.
+        let accessLog = try operations.makeAccessLog()
         let logger = Logger(label: "s3-sidecar")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -197,7 +199,6 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
             credentials: keyStore
         )
-        let accessLog = try operations.makeAccessLog()
         let server = try await ProxyServer.start(
             configuration: configuration,
             verifier: verifier,
