@@ -475,7 +475,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes the error reply; returns the body bytes sent.
     @discardableResult
-    private func writeError(_ error: S3Error, resource: String, requestId: String, isHEAD: Bool, close: Bool) -> Int64 {
+    private func writeError(
+        _ error: S3Error,
+        resource: String,
+        requestId: String,
+        isHEAD: Bool,
+        close: Bool
+    ) -> Int64 {
         guard let context else { return 0 }
         let response = S3ErrorResponse(
             error,
