@@ -2,6 +2,8 @@
 front of moto, asking the sidecar's /auth (admin listener) about every request."""
 import json
 import os
+import signal
+import time
 import string
 import urllib.error
 import urllib.request
@@ -45,6 +47,7 @@ def start_auth_sidecar(sidecar_bin, moto, directory, extra=()):
     )
     e2e.wait_for_port(admin_port, service.proc, 10, service.log_path)
     service.admin_port = admin_port
+    service.creds = creds
     service.access_log = directory / "access.log"
     return service
 
@@ -245,3 +248,34 @@ def test_require_unsigned_payload_refuses_hashed_bodies_and_passes_presigned_upl
     assert moto_s3.get_object(Bucket=bucket, Key="presigned.bin")["Body"].read() == b"presigned body"
     # A body-less header-signed request: its hash (of the empty body) is checked by /auth, so it passes.
     assert client.get_object(Bucket=bucket, Key="presigned.bin")["Body"].read() == b"presigned body"
+
+
+def test_a_reload_applies_to_auth_request_at_once(nginx, moto_s3, bucket):
+    """/auth judges with the proxy's own key store: a key added by a reload works through nginx, and a key
+    removed stops working."""
+    new_key = ("AKIAE2ENGINXRELOADED", "nginx/Reloaded+Key=")
+    moto_s3.put_object(Bucket=bucket, Key="reload.txt", Body=b"reloaded")
+    sidecar = nginx.sidecar
+    keys = json.loads(sidecar.creds.read_text())
+    original = json.dumps(keys)
+    newcomer = e2e.s3_client(nginx.url, access_key=new_key[0], secret_key=new_key[1])
+    assert code(lambda: newcomer.get_object(Bucket=bucket, Key="reload.txt")) == ("InvalidAccessKeyId", 403)
+    try:
+        keys["keys"].append({"accessKeyId": new_key[0], "secretAccessKey": new_key[1]})
+        keys["keys"] = [k for k in keys["keys"] if k["accessKeyId"] != LIMITED[0]]
+        sidecar.creds.write_text(json.dumps(keys))
+        os.kill(sidecar.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert newcomer.get_object(Bucket=bucket, Key="reload.txt")["Body"].read() == b"reloaded"
+                break
+            except ClientError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        limited = e2e.s3_client(nginx.url, access_key=LIMITED[0], secret_key=LIMITED[1])
+        assert code(lambda: limited.get_object(Bucket=bucket, Key="reload.txt")) == ("InvalidAccessKeyId", 403)
+    finally:
+        sidecar.creds.write_text(original)
+        os.kill(sidecar.proc.pid, signal.SIGHUP)
