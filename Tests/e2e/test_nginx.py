@@ -279,3 +279,17 @@ def test_a_reload_applies_to_auth_request_at_once(nginx, moto_s3, bucket):
     finally:
         sidecar.creds.write_text(original)
         os.kill(sidecar.proc.pid, signal.SIGHUP)
+
+
+def test_with_the_sidecar_unreachable_nothing_passes(moto, moto_s3, bucket, tmp_path_factory):
+    """auth_request fails closed: no sidecar means S3's ServiceUnavailable, never a request let through."""
+    closed_port = e2e.free_port()  # nothing listens there
+    server = start_nginx(closed_port, moto, tmp_path_factory.mktemp("nginx-no-sidecar"))
+    try:
+        client = e2e.s3_client(server.url)
+        assert code(lambda: client.put_object(Bucket=bucket, Key="unchecked.txt", Body=b"x")) == (
+            "ServiceUnavailable", 503
+        )
+        assert e2e.object_keys(moto_s3, bucket) == []
+    finally:
+        server.stop()
