@@ -21,6 +21,9 @@ public struct ProxyConfiguration: Sendable {
         }
     }
 
+    /// Reverse proxies whose `X-Forwarded-Host`/`-Prefix` give the host and path clients signed; none by default.
+    public var trustedProxies: TrustedProxies = .none
+
     /// Timeouts, in NIO's `TimeAmount`.
     public struct Timeouts: Sendable {
         /// A client connection with no request in flight that sends nothing for this long is closed; a request

@@ -37,6 +37,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var upstreamKeepAlive = true
         var retried = false
         var sentContinue = false
+        /// The access log line, filled as the exchange goes; written once, when it ends.
+        var record: AccessLog.Record
+        var recorded = false
 
         init(
             requestId: String,
@@ -44,8 +47,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             head: HTTPRequestHead,
             upstreamHead: HTTPRequestHead,
             framing: RequestFraming,
-            payload: RequestBodyVerifier
+            payload: RequestBodyVerifier,
+            record: AccessLog.Record
         ) {
+            self.record = record
             self.requestId = requestId
             self.accessKeyId = accessKeyId
             self.uri = head.uri
@@ -104,10 +109,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        ProxyMetrics.connectionOpened()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        ProxyMetrics.connectionClosed()
     }
 
     // MARK: - Client inbound
@@ -163,6 +170,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         lingerTimer?.cancel()
         lingerTimer = nil
+        recordCutExchange()
         abortUpstream()
         state = .closed
         context.fireChannelInactive()
@@ -174,6 +182,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if case .forwarding(let exchange) = state {
             log(.debug, "client connection failed", exchange, ["error": "\(error)"])
         }
+        recordCutExchange()
         abortUpstream()
         state = .closed
         context.close(promise: nil)
@@ -253,26 +262,40 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             uri: head.uri,
             headers: head.headers.map { ($0.name, $0.value) }
         )
+        let peer = context.channel.remoteAddress
+        var record = AccessLog.Record(
+            requestId: requestId,
+            peer: peer,
+            method: head.method.rawValue,
+            uri: head.uri,
+            started: .now()
+        )
 
         let framing: RequestFraming
         do throws(S3Error) {
             framing = try RequestFraming.validate(head.headers)
         } catch {
             // With ambiguous framing we cannot tell where the body ends: never keep the connection.
-            return reject(error, head: head, requestId: requestId, close: true, accessKeyId: nil)
+            return reject(error, head: head, record: record, close: true)
         }
 
         let upstreamHead: HTTPRequestHead
         let payload: RequestBodyVerifier
         var accessKeyId: String?
+        var headAuthorized = false
         do throws(S3Error) {
             let now = services.clock()
-            let auth = try services.verifier.authenticate(s3Head, now: now)
+            // Behind a trusted proxy the client signed the proxy's host and path; the policy and the upstream
+            // see the request as received.
+            let signedHead = services.trustedProxies.signedHead(s3Head, peer: peer)
+            let auth = try services.verifier.authenticate(signedHead, now: now)
             accessKeyId = auth.accessKeyId
+            record.authenticated(auth)
             ProxyMetrics.authenticated(auth)
-            try services.authorizer.authorize(
-                S3Operation(accessKeyId: auth.accessKeyId, head: s3Head)
-            )
+            let operation = S3Operation(accessKeyId: auth.accessKeyId, head: s3Head)
+            record.classified(operation)
+            try services.authorizer.authorize(operation)
+            headAuthorized = true
             let output = services.rewriter.bodyOutput(for: auth, headers: head.headers)
             payload = try RequestBodyVerifier(
                 auth: auth,
@@ -289,13 +312,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             upstreamHead = try services.rewriter.rewrite(head, auth: auth, framing: framing, now: now)
         } catch {
-            return reject(
-                error,
-                head: head,
-                requestId: requestId,
-                close: framing.hasBody || !head.isKeepAlive,
-                accessKeyId: accessKeyId
-            )
+            if !headAuthorized { ProxyMetrics.authFailed(error.code) }
+            return reject(error, head: head, record: record, close: framing.hasBody || !head.isKeepAlive)
         }
 
         let exchange = Exchange(
@@ -304,7 +322,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             head: head,
             upstreamHead: upstreamHead,
             framing: framing,
-            payload: payload
+            payload: payload,
+            record: record
         )
         log(
             .debug,
@@ -332,6 +351,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch result {
         case .failure(let error):
             log(.info, "upstream unavailable", exchange, ["error": "\(error)"])
+            ProxyMetrics.upstreamError("connect")
             return failBeforeResponse(exchange, error.s3Error)
         case .success(let c):
             connection = c
@@ -368,6 +388,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Request body
 
     private func forwardBody(_ bytes: ByteBuffer, _ exchange: Exchange) {
+        exchange.record.bytesIn += Int64(bytes.readableBytes)
         switch exchange.payload.consume(bytes) {
         case .forward(let out):
             exchange.upstream?.write(.body(.byteBuffer(out)))
@@ -394,13 +415,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Errors
 
     /// Answers a request that never reached the upstream.
-    private func reject(
-        _ error: S3Error,
-        head: HTTPRequestHead,
-        requestId: String,
-        close: Bool,
-        accessKeyId: String?
-    ) {
+    private func reject(_ error: S3Error, head: HTTPRequestHead, record: AccessLog.Record, close: Bool) {
+        let requestId = record.requestId
+        let accessKeyId = record.accessKeyId
         services.logger.info(
             "request refused",
             metadata: {
@@ -413,13 +430,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         state = .discarding
         ProxyMetrics.refused(error.code)
-        writeError(
+        var record = record
+        record.bytesOut = writeError(
             error,
-            resource: Self.resource(of: head.uri),
+            resource: record.path,
             requestId: requestId,
             isHEAD: head.method == .HEAD,
             close: close
         )
+        record.finish(.refused, status: error.httpStatus, error: error.code, now: .now())
+        services.accessLog.write(record)
     }
 
     /// Aborts the upstream request (the upstream never gets the rest of it) and answers with `error`.
@@ -427,6 +447,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         abortUpstream()
         if exchange.responseStarted {
             // Too late for an error reply: cutting the connection is the only honest signal left.
+            finishRecord(exchange, .aborted, status: exchange.record.upstreamStatus ?? 0, error: error.code)
             state = .closed
             if let context { close(context: context) }
         } else {
@@ -441,18 +462,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let close = bodyPending || !exchange.clientKeepAlive || inputClosed
         state = exchange.requestEndReceived ? .idle : .discarding
         ProxyMetrics.refused(error.code)
-        writeError(
+        exchange.record.bytesOut += writeError(
             error,
             resource: exchange.resource,
             requestId: exchange.requestId,
             isHEAD: exchange.isHEAD,
             close: close
         )
+        finishRecord(exchange, .refused, status: error.httpStatus, error: error.code)
         if !close { resumeClientRead() }
     }
 
-    private func writeError(_ error: S3Error, resource: String, requestId: String, isHEAD: Bool, close: Bool) {
-        guard let context else { return }
+    /// Writes the error reply; returns the body bytes sent.
+    @discardableResult
+    private func writeError(
+        _ error: S3Error,
+        resource: String,
+        requestId: String,
+        isHEAD: Bool,
+        close: Bool
+    ) -> Int64 {
+        guard let context else { return 0 }
         let response = S3ErrorResponse(
             error,
             resource: resource,
@@ -466,6 +496,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         writeEnd(context: context, close: close)
+        return Int64(response.body.readableBytes)
+    }
+
+    // MARK: - Access log
+
+    /// Writes the exchange's access log line, once.
+    private func finishRecord(_ exchange: Exchange, _ outcome: AccessLog.Outcome, status: Int, error: S3Error.Code?) {
+        guard !exchange.recorded else { return }
+        exchange.recorded = true
+        exchange.record.finish(outcome, status: status, error: error, now: .now())
+        services.accessLog.write(exchange.record)
+    }
+
+    /// The connection is going away: an exchange still in flight ends as aborted.
+    private func recordCutExchange() {
+        switch state {
+        case .connecting(let exchange), .forwarding(let exchange):
+            finishRecord(exchange, .aborted, status: exchange.record.upstreamStatus ?? 0, error: nil)
+        case .idle, .discarding, .closed:
+            break
+        }
     }
 
     private func writeEnd(context: ChannelHandlerContext, close: Bool) {
@@ -559,6 +610,7 @@ extension ProxyHandler: UpstreamExchangeDelegate {
         case .head(let head):
             if head.status.code >= 100 && head.status.code < 200 { return }
             exchange.responseStarted = true
+            exchange.record.upstreamStatus = Int(head.status.code)
             exchange.upstreamKeepAlive = head.isKeepAlive
             var headers = head.headers
             HopByHopHeaders.remove(from: &headers)
@@ -574,6 +626,7 @@ extension ProxyHandler: UpstreamExchangeDelegate {
                 promise: nil
             )
         case .body(let bytes):
+            exchange.record.bytesOut += Int64(bytes.readableBytes)
             context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
         case .end:
             completeResponse(exchange, context: context)
@@ -583,6 +636,7 @@ extension ProxyHandler: UpstreamExchangeDelegate {
     private func completeResponse(_ exchange: Exchange, context: ChannelHandlerContext) {
         guard let upstream = exchange.upstream else { return }
         exchange.upstream = nil
+        finishRecord(exchange, .forwarded, status: exchange.record.upstreamStatus ?? 0, error: nil)
         if exchange.requestEndForwarded {
             upstreams.release(upstream, reusable: exchange.upstreamKeepAlive)
             let close = !exchange.clientKeepAlive || inputClosed
@@ -619,7 +673,9 @@ extension ProxyHandler: UpstreamExchangeDelegate {
             return connect(exchange)
         }
         log(.info, "upstream failed", exchange, ["error": "\(error)"])
+        ProxyMetrics.upstreamError("exchange")
         if exchange.responseStarted {
+            finishRecord(exchange, .aborted, status: exchange.record.upstreamStatus ?? 0, error: nil)
             state = .closed
             context?.close(promise: nil)
         } else {

@@ -33,4 +33,58 @@ enum ProxyMetrics {
     static func refused(_ code: S3Error.Code) {
         Counter(label: refusedLabel, dimensions: [("code", code.s3Code)]).increment()
     }
+
+    // MARK: - Outcomes, bytes, latency, connections
+
+    static let outcomesLabel = "s3_sidecar_request_outcomes_total"
+    static let authFailuresLabel = "s3_sidecar_auth_failures_total"
+    static let durationLabel = "s3_sidecar_request_duration_seconds"
+    static let upstreamErrorsLabel = "s3_sidecar_upstream_errors_total"
+    static let authRequestsLabel = "s3_sidecar_auth_request_verdicts_total"
+
+    private static let bytesIn = Counter(label: "s3_sidecar_request_body_bytes_total")
+    private static let bytesOut = Counter(label: "s3_sidecar_response_body_bytes_total")
+    private static let openConnections = Meter(label: "s3_sidecar_open_client_connections")
+
+    /// Counts a finished exchange by outcome (`forwarded`, `refused`, `aborted`) and S3 code (`none` when the
+    /// sidecar did not answer with an error), with its bytes and its duration.
+    static func finished(_ record: AccessLog.Record) {
+        if record.outcome == .forwarded && record.errorCode == nil {
+            forwarded.increment()
+            forwardedDuration.recordNanoseconds(record.durationNanoseconds)
+        } else {
+            let outcome = record.outcome.rawValue
+            Counter(label: outcomesLabel, dimensions: [("outcome", outcome), ("code", record.errorCode ?? "none")])
+                .increment()
+            Timer(label: durationLabel, dimensions: [("outcome", outcome)])
+                .recordNanoseconds(record.durationNanoseconds)
+        }
+        if record.bytesIn > 0 { bytesIn.increment(by: record.bytesIn) }
+        if record.bytesOut > 0 { bytesOut.increment(by: record.bytesOut) }
+    }
+
+    // The common case, looked up once rather than per request.
+    private static let forwarded = Counter(
+        label: outcomesLabel,
+        dimensions: [("outcome", "forwarded"), ("code", "none")]
+    )
+    private static let forwardedDuration = Timer(label: durationLabel, dimensions: [("outcome", "forwarded")])
+
+    /// Counts a refused authentication or authorization (the verifier's or the policy's verdict), by S3 code.
+    static func authFailed(_ code: S3Error.Code) {
+        Counter(label: authFailuresLabel, dimensions: [("code", code.s3Code)]).increment()
+    }
+
+    /// Counts an upstream that could not be reached (`connect`) or failed mid-exchange (`exchange`).
+    static func upstreamError(_ stage: String) {
+        Counter(label: upstreamErrorsLabel, dimensions: [("stage", stage)]).increment()
+    }
+
+    /// Counts the answers of the nginx `auth_request` endpoint by HTTP status.
+    static func authRequestVerdict(_ status: Int) {
+        Counter(label: authRequestsLabel, dimensions: [("status", "\(status)")]).increment()
+    }
+
+    static func connectionOpened() { openConnections.increment() }
+    static func connectionClosed() { openConnections.decrement() }
 }

@@ -46,13 +46,15 @@ public final class ProxyServer: Sendable {
     ///   - group: The event loops to run on; by default a new group of `tuning.eventLoopThreads` loops (one
     ///     per core), shut down by `close()`.
     ///   - logger: Where the proxy logs. Secrets and signatures are never logged.
+    ///   - accessLog: One line per finished request (off by default); its metrics are counted either way.
     public static func start(
         configuration: ProxyConfiguration,
         verifier: SigV4Verifier,
         authorizer: any RequestAuthorizer = AllowAllAuthorizer(),
         clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock,
         group: EventLoopGroup? = nil,
-        logger: Logger
+        logger: Logger,
+        accessLog: AccessLog = AccessLog(logger: nil)
     ) async throws -> ProxyServer {
         let ownsGroup = group == nil
         let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.tuning.eventLoopThreads))
@@ -78,7 +80,9 @@ public final class ProxyServer: Sendable {
             ),
             clock: clock,
             logger: logger,
-            lingerTimeout: configuration.timeouts.lingeringClose
+            lingerTimeout: configuration.timeouts.lingeringClose,
+            trustedProxies: configuration.trustedProxies,
+            accessLog: accessLog
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderFieldSize = configuration.limits.maxHeaderFieldSize

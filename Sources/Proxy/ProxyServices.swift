@@ -12,4 +12,8 @@ struct ProxyServices: Sendable {
     let logger: Logger
     /// How long a connection closed after an error keeps draining what the client still sends.
     var lingerTimeout: TimeAmount = .seconds(2)
+    /// Peers whose `X-Forwarded-*` headers say what the client signed.
+    var trustedProxies: TrustedProxies = .none
+    /// Where each finished exchange is counted and logged.
+    var accessLog = AccessLog(logger: nil)
 }

@@ -3,22 +3,28 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import Proxy
 
 /// The operator's listener, apart from the S3 one so it can stay on a private address: Prometheus
-/// metrics at `/metrics`, liveness at `/healthz`, readiness at `/readyz`.
+/// metrics at `/metrics`, liveness at `/healthz`, readiness at `/readyz`, and the nginx `auth_request`
+/// target at `/auth`.
 struct AdminServer {
     let channel: any Channel
 
     /// Binds the admin listener; `registry` is what `/metrics` shows.
-    static func start(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger) async throws
-        -> AdminServer
-    {
+    static func start(
+        host: String,
+        port: Int,
+        registry: PrometheusCollectorRegistry,
+        auth: AuthRequestEndpoint,
+        logger: Logger
+    ) async throws -> AdminServer {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(registry: registry))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(registry: registry, auth: auth))
                 }
             }
             .bind(host: host, port: port)
@@ -36,10 +42,12 @@ final class AdminHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let registry: PrometheusCollectorRegistry
+    private let auth: AuthRequestEndpoint
     private var request: HTTPRequestHead?
 
-    init(registry: PrometheusCollectorRegistry) {
+    init(registry: PrometheusCollectorRegistry, auth: AuthRequestEndpoint) {
         self.registry = registry
+        self.auth = auth
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -60,7 +68,17 @@ final class AdminHandler: ChannelInboundHandler {
         let status: HTTPResponseStatus
         var body: [UInt8]
         var contentType = "text/plain; charset=utf-8"
+        var extraHeaders: [AuthRequestEndpoint.Response.Header] = []
         switch (head.method, path) {
+        case (_, "/auth"):
+            // Any method: nginx's subrequest is a GET, but the verdict is about X-Original-Method.
+            let verdict = auth.respond(
+                to: head.headers.map { ($0.name, $0.value) },
+                peer: context.channel.remoteAddress
+            )
+            status = HTTPResponseStatus(statusCode: verdict.status)
+            body = []
+            extraHeaders = verdict.headers
         case (.GET, "/metrics"), (.HEAD, "/metrics"):
             status = .ok
             body = []
@@ -80,6 +98,7 @@ final class AdminHandler: ChannelInboundHandler {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
+        for header in extraHeaders { headers.add(name: header.name, value: header.value) }
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if head.method != .HEAD {

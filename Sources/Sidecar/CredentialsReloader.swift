@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import Metrics
 import Proxy
 
 /// Reloads the credentials file on SIGHUP and when the file changes on disk: new keys and policies apply
@@ -44,17 +45,23 @@ final class CredentialsReloader: @unchecked Sendable {
         }
     }
 
+    /// `s3_sidecar_reloads_total{result="success"|"failure"}`.
+    private static let applied = Counter(label: "s3_sidecar_reloads_total", dimensions: [("result", "success")])
+    private static let refused = Counter(label: "s3_sidecar_reloads_total", dimensions: [("result", "failure")])
+
     private func reload(reason: String) {
         lastStamp = Self.stamp(path)
         let loaded = Result { () throws(CredentialsFile.Error) in try CredentialsFile.load(path: path) }
         switch loaded {
         case .failure(let error):
+            Self.refused.increment()
             logger.error(
                 "credentials reload refused; the keys in force stay",
                 metadata: ["reload.reason": "\(reason)", "error": "\(error.description)"]
             )
         case .success(let file):
             let change = keys.replace(with: .init(credentials: file.credentials, policies: file.policies))
+            Self.applied.increment()
             logger.notice(
                 "credentials reloaded",
                 metadata: [

@@ -86,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Address of the admin listener, as host:port: Prometheus metrics at /metrics, /healthz, /readyz.",
+            "Address of the admin listener, as host:port: /metrics (Prometheus), /healthz, /readyz, /auth (nginx).",
             discussion: "Off unless given. Keep it on a private address."
         )
     )
@@ -103,6 +103,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+
+    @OptionGroup(title: "Operations")
+    var operations: OperationsOptions
 
     enum Mode: String, ExpressibleByArgument, CaseIterable {
         case passthrough, resign, trusted
@@ -162,11 +165,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        operations.bootstrapLogging(level: level)
+        // Opened first: an unwritable access log stops start-up before anything listens.
+        let accessLog = try operations.makeAccessLog()
         let logger = Logger(label: "s3-sidecar")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -200,7 +201,7 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
 
-        let configuration = ProxyConfiguration(
+        var configuration = ProxyConfiguration(
             listen: .init(host: host, port: port),
             upstream: endpoint,
             mode: upstreamMode,
@@ -208,6 +209,7 @@ struct ServeCommand: AsyncParsableCommand {
             timeouts: .init(clientIdle: .seconds(Int64(idleTimeout)), upstreamRead: .seconds(Int64(upstreamTimeout))),
             pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
         )
+        configuration.trustedProxies = try operations.parsedTrustedProxies()
         let keyStore = ReloadableKeys(.init(credentials: keys.credentials, policies: keys.policies))
         let verifier = SigV4Verifier(
             configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
@@ -217,7 +219,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration,
             verifier: verifier,
             authorizer: keyStore,
-            logger: logger
+            logger: logger,
+            accessLog: accessLog
         )
         // SIGHUP, or a change to the file, puts a new set of keys and policies in force.
         let reloader = CredentialsReloader(
@@ -240,7 +243,20 @@ struct ServeCommand: AsyncParsableCommand {
         var adminLine = ""
         if let adminListen {
             let (adminHost, adminPort) = try ListenAddress.parse(adminListen)
-            let admin = try await AdminServer.start(host: adminHost, port: adminPort, registry: registry, logger: logger)
+            // The proxy's own verifier and key store: a reload applies to /auth as well.
+            let auth = AuthRequestEndpoint(
+                verifier: verifier,
+                authorizer: keyStore,
+                configuration: .init(requireUnsignedPayload: operations.authRequireUnsignedPayload),
+                accessLog: accessLog
+            )
+            let admin = try await AdminServer.start(
+                host: adminHost,
+                port: adminPort,
+                registry: registry,
+                auth: auth,
+                logger: logger
+            )
             adminLine = "s3-sidecar admin on \(adminHost.contains(":") ? "[\(adminHost)]" : adminHost):\(admin.port)\n"
         }
         // Unbuffered, so a supervisor reading the port (with --listen ...:0) sees it at once.

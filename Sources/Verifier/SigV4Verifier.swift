@@ -338,3 +338,16 @@ public struct SigV4Verifier: Sendable {
         return S3Error.signatureDoesNotMatch(details: details)
     }
 }
+
+extension SigV4Verifier {
+    /// Whether a request carries no credentials at all (no `Authorization` header, no signature in the query):
+    /// the one refusal an auth-only endpoint answers with 401 rather than 403.
+    package static func isAnonymous(_ head: S3RequestHead) -> Bool {
+        guard let query = QueryParameters(rawQuery: head.rawQuery) else { return false }
+        guard let mechanism = try? SignedRequest.mechanism(headers: RequestHeaders(head.headers), query: query) else {
+            return false
+        }
+        if case .anonymous = mechanism { return true }
+        return false
+    }
+}

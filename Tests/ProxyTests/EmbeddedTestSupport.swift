@@ -88,10 +88,12 @@ struct EmbeddedProxy {
     init(
         mode: UpstreamMode = .passthrough,
         trailingChecksum: TrailingChecksumForwarding? = nil,
-        behaviour: FakeUpstreams.Behaviour = .immediate
+        behaviour: FakeUpstreams.Behaviour = .immediate,
+        trustedProxies: TrustedProxies = .none,
+        accessLog: AccessLog = AccessLog(logger: nil)
     ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
-        let services = ProxyServices(
+        var services = ProxyServices(
             verifier: signer.verifier,
             authorizer: AllowAllAuthorizer(),
             rewriter: UpstreamHeadRewriter(
@@ -102,6 +104,8 @@ struct EmbeddedProxy {
             clock: { TestSigner.now },
             logger: .disabled
         )
+        services.trustedProxies = trustedProxies
+        services.accessLog = accessLog
         client = EmbeddedChannel(
             handlers: [counter, ProxyHandler(services: services, upstreams: upstreams)],
             loop: loop

@@ -154,6 +154,8 @@ def test_v2_requests_are_counted_on_the_admin_metrics_endpoint(sidecar_bin, moto
         ready_timeout=30,
     )
     try:
+        # The admin listener binds after the S3 one, which is what start_service waited for.
+        e2e.wait_for_port(admin_port, service.proc, 10, service.log_path)
         admin = f"http://127.0.0.1:{admin_port}"
         assert requests.get(f"{admin}/healthz", timeout=e2e.IO_TIMEOUT).text == "ok\n"
         assert requests.get(f"{admin}/readyz", timeout=e2e.IO_TIMEOUT).status_code == 200
