@@ -115,7 +115,7 @@ def test_reload_under_load_keeps_requests_succeeding_and_a_removed_key_stops_at_
     """Keys rotate (SIGHUP) ten times while a steady client keeps working: none of its requests fails, an
     upload that began before its key was removed still completes (in-flight requests finish, connections
     stay up), and the removed key is refused on the first request after the reload is logged."""
-    import http.client
+    import socket
     import threading
 
     service, creds, log = reloading_sidecar
@@ -148,13 +148,17 @@ def test_reload_under_load_keeps_requests_succeeding_and_a_removed_key_stops_at_
         url = e2e.object_url(service.url, bucket, "in-flight")
         headers = e2e.sign_headers("PUT", url, access_key=NEW[0], secret_key=NEW[1], unsigned=True)
         headers["content-length"] = str(len(body))
-        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
-        conn.putrequest("PUT", url.split(str(service.port), 1)[1], skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", f"127.0.0.1:{service.port}")
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        conn.send(body[: len(body) // 2])
+        headers["expect"] = "100-continue"
+        headers["host"] = f"127.0.0.1:{service.port}"
+        # The sidecar answers 100 Continue only once the head is authenticated: from then on the key may go.
+        conn = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+        target = url.split(str(service.port), 1)[1]
+        conn.sendall((f"PUT {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            interim += conn.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        conn.sendall(body[: len(body) // 2])
 
         for round in range(10):
             before = reloads_logged()
@@ -169,9 +173,11 @@ def test_reload_under_load_keeps_requests_succeeding_and_a_removed_key_stops_at_
                 assert raised.value.response["Error"]["Code"] == "InvalidAccessKeyId"
             time.sleep(0.1)
 
-        conn.send(body[len(body) // 2 :])
-        response = conn.getresponse()
-        assert response.status == 200, response.read()
+        conn.sendall(body[len(body) // 2 :])
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += conn.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 200"), reply
         conn.close()
     finally:
         stop.set()
