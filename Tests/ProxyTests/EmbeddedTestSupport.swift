@@ -85,11 +85,15 @@ struct EmbeddedProxy {
     let upstreams: FakeUpstreams
     let signer = TestSigner()
 
-    init(mode: UpstreamMode = .passthrough, behaviour: FakeUpstreams.Behaviour = .immediate) throws {
+    init(
+        mode: UpstreamMode = .passthrough,
+        behaviour: FakeUpstreams.Behaviour = .immediate,
+        authorizer: any RequestAuthorizer = AllowAllAuthorizer()
+    ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
         let services = ProxyServices(
             verifier: signer.verifier,
-            authorizer: AllowAllAuthorizer(),
+            authorizer: authorizer,
             rewriter: UpstreamHeadRewriter(mode: mode, upstream: UpstreamEndpoint(host: "127.0.0.1", port: 9000)),
             clock: { TestSigner.now },
             logger: .disabled
