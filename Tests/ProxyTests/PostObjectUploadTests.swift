@@ -164,6 +164,30 @@ struct PostObjectUploadTests {
         }
     }
 
+    @Test("Expect: 100-continue is answered at once: the form's authentication is in the body")
+    func expectContinue() throws {
+        let proxy = try EmbeddedProxy()
+        let body = Self.body(Self.form())
+        try proxy.send(
+            .POST,
+            "/bucket",
+            headers: [
+                ("Host", "s3.local"), ("Content-Type", "multipart/form-data; boundary=\(Self.boundary)"),
+                ("Content-Length", String(body.count)), ("Expect", "100-continue"),
+            ]
+        )
+        #expect(try proxy.responseParts().statuses == [100])
+        #expect(proxy.upstreams.acquireCalls == 0)
+        try proxy.client.writeInbound(HTTPServerRequestPart.body(ByteBuffer(bytes: body)))
+        try proxy.sendEnd()
+        let up = try proxy.upstreams.upstreamParts()
+        guard case .head(let head) = up.first else { return }
+        #expect(!head.headers.contains(name: "expect"))
+        #expect(up.hasEnd)
+        try Self.upstreamAnswers(proxy)
+        #expect(try proxy.responseParts().statuses == [204])
+    }
+
     @Test("a chunked request goes upstream chunked, with the whole file")
     func chunkedRequest() throws {
         let proxy = try EmbeddedProxy()

@@ -3,6 +3,8 @@
 fields first, the file last), in every upstream mode. What moto stored is checked byte for byte; every
 refused form must leave nothing behind."""
 import os
+import shutil
+import subprocess
 import time
 import uuid
 
@@ -113,6 +115,23 @@ def test_success_action_redirect_is_a_303_with_bucket_key_and_etag(sidecar, moto
     location = response.headers["Location"]
     assert location.startswith(target + f"?bucket={bucket}&key=r%2Fk&etag=%22")
     assert stored(moto_s3, bucket, "r/k")["Body"].read() == b"hello"
+
+
+def test_curl_form_with_expect_100_continue(sidecar, moto_s3, bucket, tmp_path):
+    """curl -F sends `Expect: 100-continue` for a large body: the sidecar must ask for the body itself."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    form = presigned_post(sidecar, bucket, "curl/${filename}")
+    path = tmp_path / "blob.bin"
+    content = os.urandom(3 << 20)
+    path.write_bytes(content)
+    argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect: 100-continue"]
+    for name, value in form["fields"].items():
+        argv += ["--form-string", f"{name}={value}"]
+    argv += ["-F", f"file=@{path}", form["url"]]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=e2e.IO_TIMEOUT)
+    assert result.stdout == "204", result.stderr
+    assert stored(moto_s3, bucket, "curl/blob.bin")["Body"].read() == content
 
 
 # MARK: - conditions
