@@ -2,6 +2,7 @@
 `generate_presigned_post` against the sidecar's endpoint, posted with `requests` (as a browser would:
 fields first, the file last), in every upstream mode. What moto stored is checked byte for byte; every
 refused form must leave nothing behind."""
+import json
 import os
 import shutil
 import subprocess
@@ -260,3 +261,65 @@ def test_a_100_mb_file_streams_through(sidecars, moto_s3, bucket, record_propert
         print(f"sidecar peak RSS after a 100 MB form upload: {peak.split(':', 1)[1].strip()}")
     except (OSError, StopIteration):
         pass
+
+
+# MARK: - the key's policy, and a backend that checks the upstream PUT's signature
+
+
+LIMITED = ("AKIAE2EFORMLIMITED01", "form/Limited+Secret=")
+
+
+@pytest.fixture(scope="module")
+def limited_sidecar(sidecar_bin, moto, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("post-policy")
+    creds = directory / "creds.json"
+    creds.write_text(json.dumps({"keys": [
+        {"accessKeyId": LIMITED[0], "secretAccessKey": LIMITED[1], "allow": [
+            {"bucket": "*", "prefix": "public/", "actions": ["write"]},
+        ]},
+    ]}))
+    service = e2e.start_service(
+        "s3-sidecar (form policies)",
+        lambda port: [
+            sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", moto.url, "--mode", "passthrough",
+            "--region", e2e.REGION, "--credentials", str(creds),
+        ],
+        str(directory / "sidecar.log"),
+        ready_timeout=30,
+    )
+    yield service
+    service.stop()
+
+
+def test_the_keys_allow_policy_applies_to_the_forms_key(limited_sidecar, moto_s3, bucket):
+    client = e2e.s3_client(limited_sidecar.url, access_key=LIMITED[0], secret_key=LIMITED[1])
+    denied = client.generate_presigned_post(bucket, "private/x")
+    response = post(denied, b"data")
+    assert_refused(response, 403, "AccessDenied", moto_s3, bucket)
+    assert e2e.s3_error_message(response.content) == "Access Denied"
+    allowed = client.generate_presigned_post(bucket, "public/${filename}")
+    assert post(allowed, b"data", filename="ok.txt").status_code == 204
+    assert stored(moto_s3, bucket, "public/ok.txt")["Body"].read() == b"data"
+
+
+@pytest.fixture(scope="module")
+def chained_sidecar(sidecar_bin, sidecars, credentials_file, tmp_path_factory):
+    """A passthrough sidecar whose upstream is another passthrough sidecar: the inner one checks the
+    SigV4 signature of the PUT the outer one makes from a form, as a signature-checking backend would."""
+    from conftest import Sidecars
+
+    inner = sidecars("passthrough")
+    pool = Sidecars(sidecar_bin, inner.url, credentials_file, tmp_path_factory.mktemp("chain"), label="chain")
+    yield pool("passthrough")
+    pool.stop()
+
+
+def test_passthrough_signs_the_upstream_put_so_a_checking_backend_accepts_it(chained_sidecar, moto_s3, bucket):
+    form = presigned_post(chained_sidecar, bucket, "chain.bin", fields={"Content-Type": "text/plain"},
+                          conditions=[{"Content-Type": "text/plain"}])
+    content = os.urandom(70_000)
+    response = post(form, content)
+    assert response.status_code == 204, response.text
+    obj = stored(moto_s3, bucket, "chain.bin")
+    assert obj["Body"].read() == content
+    assert obj["ContentType"] == "text/plain"
