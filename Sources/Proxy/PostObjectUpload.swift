@@ -165,7 +165,13 @@ struct PostObjectUpload {
             )
         }
         try services.authorizer.authorize(
-            S3Operation(accessKeyId: verified.accessKeyId, method: "PUT", bucket: bucket, key: verified.key, action: .write)
+            S3Operation(
+                accessKeyId: verified.accessKeyId,
+                method: "PUT",
+                bucket: bucket,
+                key: verified.key,
+                action: .write
+            )
         )
         if let declaredLength {
             // The rest of the body is the file, then `CRLF--boundary--CRLF`.
@@ -263,7 +269,9 @@ struct PostObjectUpload {
         let status: HTTPResponseStatus
         if let redirect = field("success_action_redirect") ?? field("redirect"), Self.isRedirectURL(redirect) {
             status = .seeOther
-            let query = "bucket=\(Self.queryEncode(bucket))&key=\(Self.queryEncode(verified.key))&etag=\(Self.queryEncode(etag))"
+            let query =
+                "bucket=\(Self.queryEncode(bucket))&key=\(Self.queryEncode(verified.key))"
+                + "&etag=\(Self.queryEncode(etag))"
             headers.add(name: "Location", value: redirect + (redirect.contains("?") ? "&" : "?") + query)
         } else {
             switch field("success_action_status") {

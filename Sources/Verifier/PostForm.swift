@@ -85,7 +85,10 @@ public struct PostForm: Sendable, Equatable {
 
         let document: [String: Any] = ["expiration": AmzTime.formatExtended(expiration), "conditions": conditions]
         // Only strings, numbers, arrays and dictionaries: serialization cannot fail.
-        let json = try! JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
+        let json = try! JSONSerialization.data(
+            withJSONObject: document,
+            options: [.sortedKeys, .withoutEscapingSlashes]
+        )
         let policy = json.base64EncodedString()
         let signature = SigningKey(
             secretAccessKey: credential.secretAccessKey,

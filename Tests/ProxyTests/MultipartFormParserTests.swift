@@ -23,10 +23,10 @@ struct MultipartFormParserTests {
         }
         var bytes = Array(out.utf8)
         if let file {
-            bytes += Array(
-                "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\nContent-Type: text/plain\r\n\r\n"
-                    .utf8
-            )
+            let partHead =
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\n"
+                + "Content-Type: text/plain\r\n\r\n"
+            bytes += Array(partHead.utf8)
             bytes += file
             bytes += Array("\r\n".utf8)
         }

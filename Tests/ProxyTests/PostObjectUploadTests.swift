@@ -146,7 +146,12 @@ struct PostObjectUploadTests {
         let policy = data.base64EncodedString()
         fields[index].1 = policy
         let date = fields.first { $0.0 == "x-amz-date" }!.1
-        let key = SigningKey(secretAccessKey: signer.secretAccessKey, date: String(date.prefix(8)), region: "us-east-1", service: "s3")
+        let key = SigningKey(
+            secretAccessKey: signer.secretAccessKey,
+            date: String(date.prefix(8)),
+            region: "us-east-1",
+            service: "s3"
+        )
         let s = fields.firstIndex { $0.0 == "x-amz-signature" }!
         fields[s].1 = key.signatureHex(Array(policy.utf8))
         return fields

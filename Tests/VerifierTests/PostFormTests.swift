@@ -82,8 +82,13 @@ struct PostFormTests {
     @Test("a session token goes in the form and in the policy")
     func sessionToken() throws {
         let temporary = Credential(accessKeyId: "ASIATEMP", secretAccessKey: "s", sessionToken: "tok")
-        let verifier = SigV4Verifier(configuration: .init(regions: ["us-east-1"]), credentials: InMemoryCredentialStore([temporary]))
-        let form = PostForm.mint(bucket: "b", key: "k", expiresIn: 60, credential: temporary, region: "us-east-1", now: Self.now)
+        let verifier = SigV4Verifier(
+            configuration: .init(regions: ["us-east-1"]),
+            credentials: InMemoryCredentialStore([temporary])
+        )
+        let form = PostForm.mint(
+            bucket: "b", key: "k", expiresIn: 60, credential: temporary, region: "us-east-1", now: Self.now
+        )
         #expect(form.fieldDictionary["x-amz-security-token"] == "tok")
         #expect(throws: Never.self) {
             _ = try PostPolicy.verify(fields: form.fields, bucket: "b", filename: nil, now: Self.now, verifier: verifier)
