@@ -95,6 +95,8 @@ struct PostObjectUpload {
                     held = data
                 case .fileEnd:
                     fileEnded = true
+                    // Parts or an epilogue after the file: the upstream Content-Length was wrong.
+                    if let expectedSize, size != expectedSize { throw sizeMismatch() }
                 case .end:
                     break
                 }

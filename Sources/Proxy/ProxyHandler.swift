@@ -16,8 +16,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// One request on its way through the proxy.
     private final class Exchange {
         let requestId: String
-        /// Who signed the request, for log lines.
-        let accessKeyId: String
+        /// Who signed the request, for log lines (a form upload's once its fields are verified).
+        var accessKeyId: String
         /// The raw request target; its path goes in `<Resource>` of error bodies.
         let uri: String
         let isHEAD: Bool
@@ -444,6 +444,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forward(let pieces):
             for piece in pieces { exchange.upstream?.write(.body(.byteBuffer(piece))) }
         case .connect(let head, let rest):
+            exchange.accessKeyId = exchange.form?.verified?.accessKeyId ?? ""
             exchange.upstreamHead = head
             exchange.pending = rest.readableBytes > 0 ? [.body(rest)] : []
             if exchange.requestEndReceived { exchange.pending.append(.end(nil)) }
