@@ -323,3 +323,60 @@ def test_passthrough_signs_the_upstream_put_so_a_checking_backend_accepts_it(cha
     obj = stored(moto_s3, bucket, "chain.bin")
     assert obj["Body"].read() == content
     assert obj["ContentType"] == "text/plain"
+
+
+# MARK: - the example page
+
+
+def test_the_example_form_page_uploads_when_filled_in(sidecar, moto_s3, bucket):
+    """deploy/examples/form-upload.html, filled in as its comment says and submitted the way a browser
+    submits it: every input in document order, the file last."""
+    from html.parser import HTMLParser
+
+    redirect = "https://app.example.com/uploaded"
+    form = presigned_post(
+        sidecar, bucket, "page/${filename}",
+        fields={"Content-Type": "text/plain", "success_action_redirect": redirect},
+        conditions=[
+            ["starts-with", "$key", "page/"],
+            {"Content-Type": "text/plain"},
+            ["starts-with", "$success_action_redirect", "https://app.example.com/"],
+        ],
+    )
+    f = form["fields"]
+    values = {
+        "url": form["url"], "key": f["key"], "content_type": f["Content-Type"], "redirect": redirect,
+        "policy": f["policy"], "x_amz_algorithm": f["x-amz-algorithm"], "x_amz_credential": f["x-amz-credential"],
+        "x_amz_date": f["x-amz-date"], "x_amz_signature": f["x-amz-signature"],
+    }
+    page = (e2e_root() / "deploy" / "examples" / "form-upload.html").read_text()
+    for name, value in values.items():
+        page = page.replace("{{" + name + "}}", value)
+    assert "{{" not in page.split("-->", 1)[1], "a placeholder was left unfilled"
+
+    class Form(HTMLParser):
+        action = None
+        inputs = []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "form":
+                Form.action = attrs["action"]
+                assert attrs["enctype"] == "multipart/form-data" and attrs["method"] == "post"
+            elif tag == "input":
+                Form.inputs.append((attrs["type"], attrs["name"], attrs.get("value")))
+
+    Form().feed(page)
+    assert Form.inputs[-1][:2] == ("file", "file")
+    ordered = [(name, value) for kind, name, value in Form.inputs if kind == "hidden"]
+    ordered.append(("file", ("notes.txt", b"typed in a browser")))
+    response = post_raw(Form.action, ordered)
+    assert response.status_code == 303, response.text
+    assert response.headers["Location"].startswith(f"{redirect}?bucket={bucket}&key=page%2Fnotes.txt&etag=")
+    assert stored(moto_s3, bucket, "page/notes.txt")["Body"].read() == b"typed in a browser"
+
+
+def e2e_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2]
