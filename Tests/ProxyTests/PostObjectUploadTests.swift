@@ -401,6 +401,31 @@ struct PostObjectUploadTests {
         try Self.expectNothingStored(proxy)
     }
 
+    @Test("a broken closing delimiter after a full-size file: the last piece never reaches the upstream")
+    func lastPieceHeldBack() throws {
+        let proxy = try EmbeddedProxy()
+        let file = [UInt8](repeating: 66, count: 600)
+        var body = Self.body(Self.form(), file: file)
+        // Same length, so the upstream Content-Length is the file's size, but not a closing delimiter.
+        body.replaceSubrange((body.count - 4)..<(body.count - 2), with: Array("XX".utf8))
+        let fileStart = body.count - file.count - ("\r\n--\(Self.boundary)--\r\n").utf8.count
+        let pieces = [
+            Array(body[..<(fileStart + 200)]), Array(body[(fileStart + 200)..<(fileStart + 400)]),
+            Array(body[(fileStart + 400)...]),
+        ]
+        try Self.post(proxy, body, pieces: pieces)
+        #expect(try Self.refusal(proxy).code == "MalformedPOSTRequest")
+        let up = try proxy.upstreams.upstreamParts()
+        guard case .head(let head) = up.first else {
+            Issue.record("nothing upstream")
+            return
+        }
+        #expect(head.headers.first(name: "content-length") == "600")
+        // The first 200 streamed ahead; the piece held back completes nothing.
+        #expect(up.bodyText.utf8.count == 200, "more than the pieces before the last went upstream")
+        try Self.expectNothingStored(proxy)
+    }
+
     @Test("a truncated body never completes the upstream request")
     func clientDisconnects() throws {
         let proxy = try EmbeddedProxy()
