@@ -16,18 +16,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// One request on its way through the proxy.
     private final class Exchange {
         let requestId: String
-        /// Who signed the request, for log lines.
-        let accessKeyId: String
+        /// Who signed the request, for log lines (a form upload's once its fields are verified).
+        var accessKeyId: String
         /// The raw request target; its path goes in `<Resource>` of error bodies.
         let uri: String
         let isHEAD: Bool
         let clientKeepAlive: Bool
         let expectContinue: Bool
-        let upstreamHead: HTTPRequestHead
+        var upstreamHead: HTTPRequestHead
         let framing: RequestFraming
         /// The body checks, as they stood before the first byte (kept to start over on a retry).
-        let initialPayload: RequestBodyVerifier
-        var payload: RequestBodyVerifier
+        let initialPayload: RequestBodyVerifier?
+        var payload: RequestBodyVerifier?
+        /// A browser form upload: its body is a form, parsed and checked here, whose file goes upstream.
+        var form: PostObjectUpload?
+        /// The upstream's response body is replaced by the form upload's own reply.
+        var dropResponseBody = false
         /// Parts that arrived before the upstream connection was ready.
         var pending: [HTTPServerRequestPart] = []
         var upstream: UpstreamConnection?
@@ -47,7 +51,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             head: HTTPRequestHead,
             upstreamHead: HTTPRequestHead,
             framing: RequestFraming,
-            payload: RequestBodyVerifier,
+            payload: RequestBodyVerifier?,
             record: AccessLog.Record
         ) {
             self.record = record
@@ -278,6 +282,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // With ambiguous framing we cannot tell where the body ends: never keep the connection.
             return reject(error, head: head, record: record, close: true)
         }
+        if let (bucket, boundary) = PostObjectUpload.detect(head) {
+            return receiveForm(head, bucket: bucket, boundary: boundary, framing: framing, record: record)
+        }
 
         let upstreamHead: HTTPRequestHead
         let payload: RequestBodyVerifier
@@ -389,7 +396,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func forwardBody(_ bytes: ByteBuffer, _ exchange: Exchange) {
         exchange.record.bytesIn += Int64(bytes.readableBytes)
-        switch exchange.payload.consume(bytes) {
+        if exchange.form != nil { return forwardFormBody(bytes, exchange) }
+        switch exchange.payload!.consume(bytes) {
         case .forward(let out):
             exchange.upstream?.write(.body(.byteBuffer(out)))
         case .hold:
@@ -400,7 +408,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func finishRequest(_ exchange: Exchange) {
-        switch exchange.payload.finish() {
+        switch exchange.form != nil ? exchange.form!.finish() : exchange.payload!.finish() {
         case .complete(let tail):
             if let tail { exchange.upstream?.write(.body(.byteBuffer(tail))) }
             exchange.upstream?.write(.end(nil))
@@ -408,6 +416,69 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.requestEndForwarded = true
         case .reject(let error):
             log(.info, "request body refused", exchange, ["s3.error": "\(error.code)"])
+            abortExchange(exchange, error)
+        }
+    }
+
+    // MARK: - Browser form uploads
+
+    /// A form upload's head: no upstream yet. The form is read (bounded) until its file part starts; then
+    /// `PostObjectUpload` has verified it and says which upstream request to open.
+    private func receiveForm(
+        _ head: HTTPRequestHead,
+        bucket: String,
+        boundary: String,
+        framing: RequestFraming,
+        record: AccessLog.Record
+    ) {
+        var record = record
+        record.authForm = "post-form"
+        record.bucket = bucket
+        record.action = S3Action.write.rawValue
+        let exchange = Exchange(
+            requestId: record.requestId,
+            accessKeyId: "",
+            head: head,
+            upstreamHead: head,
+            framing: framing,
+            payload: nil,
+            record: record
+        )
+        exchange.form = PostObjectUpload(
+            bucket: bucket,
+            boundary: boundary,
+            head: head,
+            declaredLength: framing.declaredLength,
+            services: services
+        )
+        log(.debug, "form upload", exchange, ["s3.bucket": "\(bucket)"])
+        state = .forwarding(exchange)
+        if exchange.expectContinue, let context {
+            // The authentication is in the body: the client must send it before anything can be checked.
+            exchange.sentContinue = true
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),
+                promise: nil
+            )
+        }
+    }
+
+    private func forwardFormBody(_ bytes: ByteBuffer, _ exchange: Exchange) {
+        switch exchange.form!.consume(bytes) {
+        case .hold:
+            break
+        case .forward(let pieces):
+            for piece in pieces { exchange.upstream?.write(.body(.byteBuffer(piece))) }
+        case .connect(let head, let rest):
+            exchange.accessKeyId = exchange.form?.verified?.accessKeyId ?? ""
+            exchange.record.accessKeyId = exchange.form?.verified?.accessKeyId
+            exchange.record.key = exchange.form?.verified?.key
+            exchange.upstreamHead = head
+            exchange.pending = rest.readableBytes > 0 ? [.body(rest)] : []
+            if exchange.requestEndReceived { exchange.pending.append(.end(nil)) }
+            connect(exchange)
+        case .reject(let error):
+            log(.info, "form upload refused", exchange, ["s3.error": "\(error.code)"])
             abortExchange(exchange, error)
         }
     }
@@ -617,15 +688,25 @@ extension ProxyHandler: UpstreamExchangeDelegate {
             if !headers.contains(name: "x-amz-request-id") {
                 headers.add(name: "x-amz-request-id", value: exchange.requestId)
             }
+            var status = head.status
+            var replacementBody: ByteBuffer?
+            if let reply = exchange.form?.reply(to: head, requestId: exchange.requestId) {
+                (status, headers, replacementBody) = (reply.head.status, reply.head.headers, reply.body)
+                exchange.dropResponseBody = true
+            }
             if !exchange.clientKeepAlive || !exchange.requestEndForwarded || inputClosed {
                 headers.add(name: "Connection", value: "close")
             }
             log(.debug, "upstream answered", exchange, ["http.status": "\(head.status.code)"])
             context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))),
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
                 promise: nil
             )
+            if let replacementBody, replacementBody.readableBytes > 0 {
+                context.write(wrapOutboundOut(.body(.byteBuffer(replacementBody))), promise: nil)
+            }
         case .body(let bytes):
+            if exchange.dropResponseBody { return }
             exchange.record.bytesOut += Int64(bytes.readableBytes)
             context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
         case .end:

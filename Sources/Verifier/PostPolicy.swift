@@ -10,6 +10,8 @@ public struct PostPolicy: Sendable {
     /// The outcome of a verified form.
     public struct Verified: Sendable {
         public var accessKeyId: String
+        /// The credential scope the form was signed for (its region names the signing region).
+        public var scope: CredentialScope
         /// The object key, with `${filename}` substituted.
         public var key: String
         /// `content-length-range`, when the policy sets one: the file's size must fall within.
@@ -186,7 +188,13 @@ public struct PostPolicy: Sendable {
                 "Invalid according to Policy: Extra input fields: " + extra.joined(separator: ", ")
             )
         }
-        return Verified(accessKeyId: accessKeyId, key: substitutedKey, contentLengthRange: lengthRange, fields: fields)
+        return Verified(
+            accessKeyId: accessKeyId,
+            scope: scope,
+            key: substitutedKey,
+            contentLengthRange: lengthRange,
+            fields: fields
+        )
     }
 
     private static func conditionFailed(_ text: String) -> S3Error {

@@ -89,13 +89,14 @@ struct EmbeddedProxy {
         mode: UpstreamMode = .passthrough,
         trailingChecksum: TrailingChecksumForwarding? = nil,
         behaviour: FakeUpstreams.Behaviour = .immediate,
+        authorizer: any RequestAuthorizer = AllowAllAuthorizer(),
         trustedProxies: TrustedProxies = .none,
         accessLog: AccessLog = AccessLog(logger: nil)
     ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
         var services = ProxyServices(
             verifier: signer.verifier,
-            authorizer: AllowAllAuthorizer(),
+            authorizer: authorizer,
             rewriter: UpstreamHeadRewriter(
                 mode: mode,
                 upstream: UpstreamEndpoint(host: "127.0.0.1", port: 9000),
