@@ -290,7 +290,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             upstreamHead = try services.rewriter.rewrite(head, auth: auth, framing: framing, now: now)
         } catch {
             return reject(
-                error,
+                services.explain(error, head: s3Head),
                 head: head,
                 requestId: requestId,
                 close: framing.hasBody || !head.isKeepAlive,

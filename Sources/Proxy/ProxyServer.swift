@@ -45,6 +45,7 @@ public final class ProxyServer: Sendable {
     ///   - clock: Seconds since 1970; defaults to the wall clock.
     ///   - group: The event loops to run on; by default a new group of `tuning.eventLoopThreads` loops (one
     ///     per core), shut down by `close()`.
+    ///   - presignAPI: The JSON presign API under `/api/object-storage/`; off when `nil`.
     ///   - logger: Where the proxy logs. Secrets and signatures are never logged.
     public static func start(
         configuration: ProxyConfiguration,
@@ -52,6 +53,7 @@ public final class ProxyServer: Sendable {
         authorizer: any RequestAuthorizer = AllowAllAuthorizer(),
         clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock,
         group: EventLoopGroup? = nil,
+        presignAPI: PresignAPI? = nil,
         logger: Logger
     ) async throws -> ProxyServer {
         let ownsGroup = group == nil
@@ -74,7 +76,9 @@ public final class ProxyServer: Sendable {
             rewriter: UpstreamHeadRewriter(mode: configuration.mode, upstream: configuration.upstream),
             clock: clock,
             logger: logger,
-            lingerTimeout: configuration.timeouts.lingeringClose
+            lingerTimeout: configuration.timeouts.lingeringClose,
+            api: presignAPI,
+            cors: configuration.cors
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderFieldSize = configuration.limits.maxHeaderFieldSize
@@ -150,6 +154,14 @@ public final class ProxyServer: Sendable {
         // Reads only: tracking writes would cost a promise per write. While a response streams, missing reads
         // are normal and the proxy handler ignores the event; the upstream side has its own timeout.
         try pipeline.addHandler(IdleStateHandler(readTimeout: clientIdle))
+        if let cors = services.cors {
+            try pipeline.addHandler(CORSHandler(configuration: cors))
+        }
+        if let api = services.api {
+            try pipeline.addHandler(
+                PresignAPIHandler(api: api, rewriter: services.rewriter, upstreams: upstreams, logger: services.logger)
+            )
+        }
         try pipeline.addHandler(ProxyHandler(services: services, upstreams: upstreams))
     }
 

@@ -12,4 +12,15 @@ struct ProxyServices: Sendable {
     let logger: Logger
     /// How long a connection closed after an error keeps draining what the client still sends.
     var lingerTimeout: TimeAmount = .seconds(2)
+    /// The presign API under `/api/object-storage/`, when enabled.
+    var api: PresignAPI? = nil
+    /// Cross-origin support, when configured.
+    var cors: CORSConfiguration? = nil
+
+    /// A refusal as the client should read it: a PUT to an upload URL the presign API minted, refused for
+    /// its signature, is told which Content-Type the URL requires.
+    func explain(_ error: S3Error, head: S3RequestHead) -> S3Error {
+        guard let api, error.code == .signatureDoesNotMatch else { return error }
+        return api.mintedUploads.explain(error, head: head, now: clock())
+    }
 }

@@ -54,7 +54,9 @@ final class CredentialsReloader: @unchecked Sendable {
                 metadata: ["reload.reason": "\(reason)", "error": "\(error.description)"]
             )
         case .success(let file):
-            let change = keys.replace(with: .init(credentials: file.credentials, policies: file.policies))
+            let change = keys.replace(
+                with: .init(credentials: file.credentials, policies: file.policies, apiKeys: file.apiKeys)
+            )
             logger.notice(
                 "credentials reloaded",
                 metadata: [
@@ -63,6 +65,7 @@ final class CredentialsReloader: @unchecked Sendable {
                     "keys.removed": "\(change.removed.joined(separator: ","))",
                     "keys.changed": "\(change.changed.joined(separator: ","))",
                     "keys.count": "\(file.credentials.count)",
+                    "api_keys.count": "\(file.apiKeys.count)",
                 ]
             )
         }

@@ -92,6 +92,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    /// --public-url and the --cors-* options.
+    @OptionGroup(title: "Browsers (presign API and CORS)")
+    var browser: BrowserOptions
+
     enum Mode: String, ExpressibleByArgument, CaseIterable {
         case passthrough, resign, trusted
     }
@@ -185,14 +189,15 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
 
-        let configuration = ProxyConfiguration(
+        var configuration = ProxyConfiguration(
             listen: .init(host: host, port: port),
             upstream: endpoint,
             mode: upstreamMode,
             timeouts: .init(clientIdle: .seconds(Int64(idleTimeout)), upstreamRead: .seconds(Int64(upstreamTimeout))),
             pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
         )
-        let keyStore = ReloadableKeys(.init(credentials: keys.credentials, policies: keys.policies))
+        configuration.cors = browser.cors
+        let keyStore = ReloadableKeys(.init(credentials: keys.credentials, policies: keys.policies, apiKeys: keys.apiKeys))
         let verifier = SigV4Verifier(
             configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
             credentials: keyStore
@@ -201,6 +206,12 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration,
             verifier: verifier,
             authorizer: keyStore,
+            presignAPI: PresignAPI(
+                configuration: .init(publicURL: browser.presignPublicURL, region: region),
+                apiKeys: keyStore,
+                credentials: keyStore,
+                authorizer: keyStore
+            ),
             logger: logger
         )
         // SIGHUP, or a change to the file, puts a new set of keys and policies in force.
