@@ -49,7 +49,7 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch (part, state) {
         case (.head(let head), .idle):
             if PresignAPI.handles(head.uri) {
-                state = .collecting(head, body: [], tooLarge: false)
+                startAPIRequest(head, context: context)
             } else {
                 state = .passing
                 context.fireChannelRead(data)
@@ -94,6 +94,28 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     // MARK: - Requests
+
+    private func startAPIRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        do throws(S3Error) {
+            // Ambiguous framing would let a body be read as the next request: refuse it, and close.
+            _ = try RequestFraming.validate(head.headers)
+        } catch {
+            let failure = PresignAPI.Failure(code: .validation, message: error.message, field: "headers")
+            var closing = head
+            closing.headers.replaceOrAdd(name: "Connection", value: "close")
+            state = .collecting(head, body: [], tooLarge: true)
+            return respond(.failure(failure, requestId: UUID().uuidString.lowercased(), nowMillis: api.clock()), to: closing)
+        }
+        state = .collecting(head, body: [], tooLarge: false)
+        if head.version == .http1_1,
+            head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+        {
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),
+                promise: nil
+            )
+        }
+    }
 
     private func handle(_ head: HTTPRequestHead, body: [UInt8], tooLarge: Bool, context: ChannelHandlerContext) {
         let requestId = UUID().uuidString.lowercased()
@@ -182,11 +204,9 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if close {
+            // A client that half-closed gets its answer first; then the connection ends.
             state = .closed
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        } else if heldInputClosed {
-            heldInputClosed = false
-            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
     }
 

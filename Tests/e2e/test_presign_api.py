@@ -359,3 +359,36 @@ def test_api_key_naming_an_unknown_access_key_is_refused_at_start(sidecar_bin, m
     )
     assert result.returncode != 0
     assert 'unknown field "perMinute" in apiKeys[2]' in result.stderr
+
+
+def test_expect_100_continue_gets_continue_before_the_body(api):
+    """curl sends `Expect: 100-continue` with larger bodies and waits for the go-ahead."""
+    import socket
+
+    body = json.dumps({"key": "k", "action": "download"}).encode()
+    with socket.create_connection(("127.0.0.1", api.port), timeout=e2e.IO_TIMEOUT) as s:
+        s.sendall(
+            b"POST /api/object-storage/buckets/f13/presign HTTP/1.1\r\nHost: x\r\n"
+            + f"X-API-Key: {APP_KEY}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+            + b"Expect: 100-continue\r\n\r\n"
+        )
+        first = s.recv(4096)
+        assert first.startswith(b"HTTP/1.1 100 Continue\r\n"), first
+        s.sendall(body)
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 OK"), reply
+
+
+def test_ambiguous_framing_is_refused_and_the_connection_closed(api):
+    status, headers, payload = e2e.raw_request(
+        "POST", f"{api.url}/api/object-storage/buckets/f13/presign",
+        {"X-API-Key": APP_KEY, "Content-Length": "5", "Transfer-Encoding": "chunked"}, b"",
+    )
+    # Refused before any API logic (by the HTTP parser or the API's own framing check), never read on.
+    assert status == 400
+    assert headers.get("connection") == "close"
