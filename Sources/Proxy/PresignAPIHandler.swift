@@ -79,8 +79,9 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch (event, state) {
         case (ChannelEvent.inputClosed, .collecting), (ChannelEvent.inputClosed, .fetching):
             heldInputClosed = true
-        case (is IdleStateHandler.IdleStateEvent, .collecting), (is IdleStateHandler.IdleStateEvent, .fetching):
-            // A listing waits on the upstream, whose own timeout ends it.
+        case (is IdleStateHandler.IdleStateEvent, .fetching):
+            // A listing waits on the upstream, whose own timeout ends it. (A stalled request body is not
+            // held: the event goes on, and the proxy handler closes the idle connection.)
             break
         default:
             context.fireUserInboundEventTriggered(event)
