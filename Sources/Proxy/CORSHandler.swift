@@ -33,7 +33,9 @@ final class CORSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             let origin = head.headers.first(name: "origin")
             allowedOrigin = origin.flatMap { configuration.allows(origin: $0) ? $0 : nil }
-            if head.method == .OPTIONS, let origin, let method = head.headers.first(name: "access-control-request-method") {
+            if head.method == .OPTIONS, let origin,
+                let method = head.headers.first(name: "access-control-request-method")
+            {
                 swallowing = true
                 answerPreflight(head, origin: origin, method: method, context: context)
                 return
@@ -68,18 +70,27 @@ final class CORSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func answerPreflight(_ head: HTTPRequestHead, origin: String, method: String, context: ChannelHandlerContext) {
+    private func answerPreflight(
+        _ head: HTTPRequestHead,
+        origin: String,
+        method: String,
+        context: ChannelHandlerContext
+    ) {
         let requested = head.headers[canonicalForm: "access-control-request-headers"].map(String.init)
             .filter { !$0.isEmpty }
         let allowed =
-            allowedOrigin != nil && configuration.allows(method: method) && configuration.allows(requestedHeaders: requested)
+            allowedOrigin != nil && configuration.allows(method: method)
+            && configuration.allows(requestedHeaders: requested)
         var headers = HTTPHeaders()
         let status: HTTPResponseStatus
         var body = context.channel.allocator.buffer(capacity: 0)
         if allowed {
             status = .noContent
             headers.add(name: "Access-Control-Allow-Origin", value: origin)
-            headers.add(name: "Access-Control-Allow-Methods", value: configuration.allowedMethods.joined(separator: ", "))
+            headers.add(
+                name: "Access-Control-Allow-Methods",
+                value: configuration.allowedMethods.joined(separator: ", ")
+            )
             if !requested.isEmpty {
                 headers.add(
                     name: "Access-Control-Allow-Headers",
@@ -109,7 +120,10 @@ final class CORSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if !headers.contains(name: "server") { headers.add(name: "Server", value: "s3-sidecar") }
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         allowedOrigin = nil
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !head.isKeepAlive {

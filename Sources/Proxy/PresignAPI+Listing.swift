@@ -50,7 +50,10 @@ extension PresignAPI {
             var limit = configuration.defaultListLimit
             if let text = query.value("limit") {
                 guard let value = Int(text), (1...configuration.maxListLimit).contains(value) else {
-                    throw Failure.validation("limit", "limit must be an integer from 1 to \(configuration.maxListLimit)")
+                    throw Failure.validation(
+                        "limit",
+                        "limit must be an integer from 1 to \(configuration.maxListLimit)"
+                    )
                 }
                 limit = value
             }
@@ -101,7 +104,12 @@ extension PresignAPI {
     }
 
     /// The envelope for the upstream's answer to a listing.
-    func listingResponse(_ plan: ListingPlan, status: HTTPResponseStatus, body: [UInt8], requestId: String) -> PresignAPIResponse {
+    func listingResponse(
+        _ plan: ListingPlan,
+        status: HTTPResponseStatus,
+        body: [UInt8],
+        requestId: String
+    ) -> PresignAPIResponse {
         let nowMillis = clock()
         guard status.code / 100 == 2 else {
             let error = S3ErrorBodyParser.parse(body)

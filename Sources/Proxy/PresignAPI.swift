@@ -192,7 +192,10 @@ public struct PresignAPI: Sendable {
         guard (3...63).contains(bytes.count), alnum(bytes.first!), alnum(bytes.last!),
             bytes.allSatisfy({ alnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") })
         else {
-            throw Failure.validation("bucket", "bucket must be a valid S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')")
+            throw Failure.validation(
+                "bucket",
+                "bucket must be a valid S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')"
+            )
         }
     }
 
@@ -238,7 +241,11 @@ public struct PresignAPI: Sendable {
         var headers: [(String, String)] = []
         do throws(Failure) {
             let (apiKey, credential) = try authenticate(presentedKey)
-            let decision = limiter.consume(id: apiKey.fingerprint, perMinute: apiKey.presignPerMinute, nowMillis: nowMillis)
+            let decision = limiter.consume(
+                id: apiKey.fingerprint,
+                perMinute: apiKey.presignPerMinute,
+                nowMillis: nowMillis
+            )
             headers = [
                 ("X-RateLimit-Limit", String(decision.limit)),
                 ("X-RateLimit-Remaining", String(decision.remaining)),
@@ -269,7 +276,10 @@ public struct PresignAPI: Sendable {
                 expiresIn = Int64(raw)
             }
             guard expiresIn > 0, expiresIn <= configuration.maxExpiresIn else {
-                throw Failure.validation("expiresIn", "expiresIn must be between 1 and \(configuration.maxExpiresIn) seconds")
+                throw Failure.validation(
+                    "expiresIn",
+                    "expiresIn must be between 1 and \(configuration.maxExpiresIn) seconds"
+                )
             }
             try authorize(
                 S3Operation(

@@ -105,7 +105,10 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             var closing = head
             closing.headers.replaceOrAdd(name: "Connection", value: "close")
             state = .collecting(head, body: [], tooLarge: true)
-            return respond(.failure(failure, requestId: UUID().uuidString.lowercased(), nowMillis: api.clock()), to: closing)
+            return respond(
+                .failure(failure, requestId: UUID().uuidString.lowercased(), nowMillis: api.clock()),
+                to: closing
+            )
         }
         state = .collecting(head, body: [], tooLarge: false)
         if head.version == .http1_1,
@@ -174,9 +177,15 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard case .fetching = state else { return }
             switch result {
             case .success(let (responseHead, body)):
-                respond(api.listingResponse(plan, status: responseHead.status, body: body, requestId: requestId), to: head)
+                respond(
+                    api.listingResponse(plan, status: responseHead.status, body: body, requestId: requestId),
+                    to: head
+                )
             case .failure(let error):
-                logger.info("presign api: upstream listing failed", metadata: ["request.id": "\(requestId)", "error": "\(error)"])
+                logger.info(
+                    "presign api: upstream listing failed",
+                    metadata: ["request.id": "\(requestId)", "error": "\(error)"]
+                )
                 respond(api.listingUnavailable(error, requestId: requestId), to: head)
             }
         }
@@ -201,8 +210,14 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             ]
         )
         state = .idle
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))),
+            promise: nil
+        )
+        context.write(
+            wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
+            promise: nil
+        )
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if close {
             // A client that half-closed gets its answer first; then the connection ends.

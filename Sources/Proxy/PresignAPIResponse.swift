@@ -75,7 +75,11 @@ struct PresignAPIResponse {
     ) -> PresignAPIResponse {
         let envelope = SuccessEnvelope(timestamp: timestamp(nowMillis), requestId: requestId, data: data)
         guard let body = try? encoder.encode(envelope) else {
-            return failure(Failure(code: .internal, message: "the response could not be encoded"), requestId: requestId, nowMillis: nowMillis)
+            return failure(
+                Failure(code: .internal, message: "the response could not be encoded"),
+                requestId: requestId,
+                nowMillis: nowMillis
+            )
         }
         return PresignAPIResponse(status: .ok, headers: headers, body: Array(body))
     }

@@ -17,7 +17,12 @@ final class UpstreamFetch: UpstreamExchangeDelegate {
     private var body: [UInt8] = []
     private var retried = false
 
-    init(upstreams: any UpstreamConnectionSource, head: HTTPRequestHead, maxBodyBytes: Int, completion: @escaping Completion) {
+    init(
+        upstreams: any UpstreamConnectionSource,
+        head: HTTPRequestHead,
+        maxBodyBytes: Int,
+        completion: @escaping Completion
+    ) {
         self.upstreams = upstreams
         self.head = head
         self.maxBodyBytes = maxBodyBytes

@@ -25,13 +25,19 @@ struct BrowserOptions: ParsableArguments {
 
     @Option(
         name: .customLong("cors-method"),
-        help: ArgumentHelp("A method cross-origin pages may use (repeatable; default GET PUT POST HEAD DELETE).", valueName: "method")
+        help: ArgumentHelp(
+            "A method cross-origin pages may use (repeatable; default GET PUT POST HEAD DELETE).",
+            valueName: "method"
+        )
     )
     var corsMethods: [String] = []
 
     @Option(
         name: .customLong("cors-allow-header"),
-        help: ArgumentHelp("A request header cross-origin pages may send (repeatable; default: any).", valueName: "header")
+        help: ArgumentHelp(
+            "A request header cross-origin pages may send (repeatable; default: any).",
+            valueName: "header"
+        )
     )
     var corsAllowHeaders: [String] = []
 
@@ -61,7 +67,8 @@ struct BrowserOptions: ParsableArguments {
         guard !corsOrigins.isEmpty else { return nil }
         return CORSConfiguration(
             allowedOrigins: corsOrigins,
-            allowedMethods: corsMethods.isEmpty ? CORSConfiguration.defaultMethods : corsMethods.map { $0.uppercased() },
+            allowedMethods: corsMethods.isEmpty
+                ? CORSConfiguration.defaultMethods : corsMethods.map { $0.uppercased() },
             allowedHeaders: corsAllowHeaders.isEmpty ? ["*"] : corsAllowHeaders,
             exposedHeaders: corsExposeHeaders.isEmpty ? CORSConfiguration.defaultExposedHeaders : corsExposeHeaders,
             maxAgeSeconds: corsMaxAge

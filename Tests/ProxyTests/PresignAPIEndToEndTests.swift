@@ -74,7 +74,10 @@ struct PresignAPIEndToEndTests {
                 TestClient.request(
                     "PUT",
                     target,
-                    headers: [("Host", "127.0.0.1:\(server.port)"), ("Content-Type", "application/pdf"), ("Content-Length", "3")],
+                    headers: [
+                        ("Host", "127.0.0.1:\(server.port)"), ("Content-Type", "application/pdf"),
+                        ("Content-Length", "3"),
+                    ],
                     body: Array("pdf".utf8)
                 )
             )
@@ -89,7 +92,9 @@ struct PresignAPIEndToEndTests {
                 TestClient.request(
                     "PUT",
                     target,
-                    headers: [("Host", "127.0.0.1:\(server.port)"), ("Content-Type", "text/plain"), ("Content-Length", "3")],
+                    headers: [
+                        ("Host", "127.0.0.1:\(server.port)"), ("Content-Type", "text/plain"), ("Content-Length", "3"),
+                    ],
                     body: Array("txt".utf8)
                 )
             )
@@ -142,7 +147,9 @@ struct PresignAPIEndToEndTests {
             #expect(refused.header("access-control-allow-origin") == nil)
 
             // The same connection goes on: an unsigned GET from the allowed origin gets S3's error, readable.
-            try client.send(TestClient.request("GET", "/f13/k", headers: [("Host", "x"), ("Origin", "https://app.example.com")]))
+            try client.send(
+                TestClient.request("GET", "/f13/k", headers: [("Host", "x"), ("Origin", "https://app.example.com")])
+            )
             let error = try #require(try client.readResponse())
             #expect(error.status == 403)
             #expect(error.header("access-control-allow-origin") == "https://app.example.com")

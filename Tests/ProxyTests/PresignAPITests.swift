@@ -71,7 +71,12 @@ struct PresignAPITests {
         response.headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 
-    static func verify(_ url: String, method: String, headers: [(String, String)] = [], at seconds: Int64) throws(S3Error)
+    static func verify(
+        _ url: String,
+        method: String,
+        headers: [(String, String)] = [],
+        at seconds: Int64
+    ) throws(S3Error)
         -> AuthenticatedRequest
     {
         let parts = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
@@ -100,9 +105,18 @@ struct PresignAPITests {
         let url = try #require(data["url"] as? String)
         #expect(url.hasPrefix("https://files.example.com/f13/Avi__2791887.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256&"))
         #expect(url.contains("X-Amz-Credential=AKPRESIGN%2F20260210%2Fus-east-1%2Fs3%2Faws4_request"))
-        #expect(url.contains("X-Amz-Date=20260210T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=content-type%3Bhost&X-Amz-Signature="))
+        #expect(
+            url.contains(
+                "X-Amz-Date=20260210T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=content-type%3Bhost&X-Amz-Signature="
+            )
+        )
         #expect(!url.lowercased().contains("checksum"))
-        let auth = try Self.verify(url, method: "PUT", headers: [("Content-Type", "application/pdf")], at: Self.start / 1000 + 10)
+        let auth = try Self.verify(
+            url,
+            method: "PUT",
+            headers: [("Content-Type", "application/pdf")],
+            at: Self.start / 1000 + 10
+        )
         #expect(auth.accessKeyId == "AKPRESIGN")
         #expect(auth.signedHeaders == ["content-type", "host"])
         #expect(auth.payload == .unsigned)
@@ -288,7 +302,10 @@ struct PresignAPITests {
         for _ in 0..<60 { #expect(Self.presign(api, body).0.status == .ok) }
         #expect(Self.presign(api, body).0.status == .tooManyRequests)
         // Another API key has its own bucket.
-        #expect(Self.presign(api, #"{"key": "uploads/k", "action": "upload"}"#, key: "limited-key", bucket: "photos").0.status == .ok)
+        #expect(
+            Self.presign(api, #"{"key": "uploads/k", "action": "upload"}"#, key: "limited-key", bucket: "photos").0
+                .status == .ok
+        )
     }
 
     @Test("a token bucket of 120 a minute allows one request every half second after its burst")
@@ -317,7 +334,10 @@ struct PresignAPITests {
             rawQuery: "prefix=uploads%2Fa%20b&cursor=tok%2Fen%3D%3D&limit=2",
             requestId: "r"
         ).get()
-        #expect(plan.upstreamURI == "/photos?list-type=2&max-keys=2&prefix=uploads%2Fa%20b&continuation-token=tok%2Fen%3D%3D")
+        #expect(
+            plan.upstreamURI
+                == "/photos?list-type=2&max-keys=2&prefix=uploads%2Fa%20b&continuation-token=tok%2Fen%3D%3D"
+        )
         #expect(plan.credential.accessKeyId == "AKLIMITED")
     }
 
@@ -331,7 +351,12 @@ struct PresignAPITests {
         ]
     )
     func listingRefusals(key: String, query: String, code: String) throws {
-        let result = Self.makeAPI().planListing(bucket: "photos", presentedKey: key, rawQuery: query[...], requestId: "r")
+        let result = Self.makeAPI().planListing(
+            bucket: "photos",
+            presentedKey: key,
+            rawQuery: query[...],
+            requestId: "r"
+        )
         guard case .answer(let response) = result else {
             Issue.record("\(key) \(query) was accepted")
             return
@@ -378,10 +403,17 @@ struct PresignAPITests {
         let api = Self.makeAPI()
         let plan = try api.planListing(bucket: "photos", presentedKey: "app-key", rawQuery: "", requestId: "r").get()
         let missing = "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>"
-        #expect(api.listingResponse(plan, status: .notFound, body: Array(missing.utf8), requestId: "r").status == .notFound)
+        #expect(
+            api.listingResponse(plan, status: .notFound, body: Array(missing.utf8), requestId: "r").status == .notFound
+        )
         let denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
-        #expect(api.listingResponse(plan, status: .forbidden, body: Array(denied.utf8), requestId: "r").status == .badGateway)
-        #expect(api.listingResponse(plan, status: .ok, body: Array("not xml".utf8), requestId: "r").status == .badGateway)
+        #expect(
+            api.listingResponse(plan, status: .forbidden, body: Array(denied.utf8), requestId: "r").status
+                == .badGateway
+        )
+        #expect(
+            api.listingResponse(plan, status: .ok, body: Array("not xml".utf8), requestId: "r").status == .badGateway
+        )
         #expect(api.listingUnavailable(.connectTimeout, requestId: "r").status == .badGateway)
     }
 
@@ -389,16 +421,28 @@ struct PresignAPITests {
 
     @Test("routes: unknown paths are 404, wrong methods 405 with Allow")
     func routes() throws {
-        #expect(try PresignAPI.route(method: .POST, uri: "/api/object-storage/buckets/f13/presign").get() == .presign(bucket: "f13"))
-        #expect(try PresignAPI.route(method: .GET, uri: "/api/object-storage/buckets/f1%33/objects?limit=2").get() == .listObjects(bucket: "f13"))
-        guard case .failure(let wrongMethod) = PresignAPI.route(method: .GET, uri: "/api/object-storage/buckets/f13/presign")
+        #expect(
+            try PresignAPI.route(method: .POST, uri: "/api/object-storage/buckets/f13/presign").get()
+                == .presign(bucket: "f13")
+        )
+        #expect(
+            try PresignAPI.route(method: .GET, uri: "/api/object-storage/buckets/f1%33/objects?limit=2").get()
+                == .listObjects(bucket: "f13")
+        )
+        guard
+            case .failure(let wrongMethod) = PresignAPI.route(
+                method: .GET,
+                uri: "/api/object-storage/buckets/f13/presign"
+            )
         else {
             Issue.record("GET presign routed")
             return
         }
         #expect(wrongMethod.code == .methodNotAllowed)
         #expect(wrongMethod.headers.contains { $0 == ("Allow", "POST") })
-        for uri in ["/api/object-storage/", "/api/object-storage/buckets//presign", "/api/object-storage/buckets/f13/x"] {
+        for uri in [
+            "/api/object-storage/", "/api/object-storage/buckets//presign", "/api/object-storage/buckets/f13/x",
+        ] {
             guard case .failure(let failure) = PresignAPI.route(method: .POST, uri: uri) else {
                 Issue.record("\(uri) routed")
                 continue

@@ -72,7 +72,11 @@ struct PresignedURLTests {
         #expect(auth.contentTypeBound)
         #expect(S3RequestHead(method: "", uri: target, headers: []).rawPath == path)
 
-        let other = S3RequestHead(method: "PUT", uri: target, headers: [("Host", "127.0.0.1:9000"), ("Content-Type", "text/plain")])
+        let other = S3RequestHead(
+            method: "PUT",
+            uri: target,
+            headers: [("Host", "127.0.0.1:9000"), ("Content-Type", "text/plain")]
+        )
         #expect(throws: S3Error.self) { try verifier.authenticate(other, now: now) }
         #expect(throws: S3Error.self) { try verifier.authenticate(head, now: now + 301) }
     }
