@@ -115,7 +115,11 @@ def check_error(status, envelope, expected_status, code, field=None):
 # MARK: - minting and using URLs
 
 
-def test_minted_upload_and_download_urls_work_with_plain_http(api, moto_s3, bucket):
+# Not trusted: moto answers an anonymous GET of a private object with 403 (trusted mode's backend is one
+# without auth; test_modes.py checks that mode against the recording upstream).
+@pytest.mark.parametrize("mode", ["passthrough", "resign"])
+def test_minted_upload_and_download_urls_work_with_plain_http(api_sidecars, moto_s3, bucket, mode):
+    api = api_sidecars(mode)
     data = os.urandom(300_000)
     status, headers, envelope = presign(
         api, bucket, {"key": "docs/Avi__2791887.pdf", "action": "upload", "contentType": "application/pdf"}
@@ -392,3 +396,29 @@ def test_ambiguous_framing_is_refused_and_the_connection_closed(api):
     # Refused before any API logic (by the HTTP parser or the API's own framing check), never read on.
     assert status == 400
     assert headers.get("connection") == "close"
+
+
+def test_public_url_is_the_base_of_minted_urls(sidecar_bin, moto, workdir, tmp_path):
+    creds_path = tmp_path / "creds.json"
+    creds_path.write_text(json.dumps(creds()))
+    service = e2e.start_service(
+        "s3-sidecar (public url)",
+        lambda port: [sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", moto.url,
+                      "--credentials", str(creds_path), "--public-url", "https://Files.Example.com:443/"],
+        str(workdir / "sidecar-public-url.log"),
+        ready_timeout=30,
+    )
+    try:
+        status, _, envelope = presign(service, "f13", {"key": "a.txt", "action": "download"})
+        assert status == 200
+        assert envelope["data"]["url"].startswith("https://files.example.com/f13/a.txt?X-Amz-Algorithm=")
+    finally:
+        service.stop()
+    for bad in ("ftp://files.example.com", "https://files.example.com/prefix", "files.example.com"):
+        result = subprocess.run(
+            [sidecar_bin, "serve", "--listen", "127.0.0.1:0", "--upstream", moto.url,
+             "--credentials", str(creds_path), "--public-url", bad],
+            capture_output=True, timeout=30, text=True,
+        )
+        assert result.returncode != 0
+        assert "--public-url" in result.stderr, result.stderr
