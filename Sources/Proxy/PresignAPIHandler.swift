@@ -203,11 +203,18 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Server", value: "s3-sidecar")
         for (name, value) in response.headers { headers.add(name: name, value: value) }
         if close { headers.add(name: "Connection", value: "close") }
-        logger.debug(
+        // Server-side failures matter to an operator; refusals (401, 429, …) are the client's business.
+        logger.log(
+            level: response.status.code >= 500 ? .info : .debug,
             "presign api",
-            metadata: [
-                "http.method": "\(request.method.rawValue)", "http.status": "\(response.status.code)",
-            ]
+            metadata: {
+                var metadata: Logger.Metadata = [
+                    "request.id": "\(response.requestId)", "http.method": "\(request.method.rawValue)",
+                    "http.status": "\(response.status.code)",
+                ]
+                if let code = response.code { metadata["api.error"] = "\(code)" }
+                return metadata
+            }()
         )
         state = .idle
         context.write(

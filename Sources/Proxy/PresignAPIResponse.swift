@@ -10,6 +10,10 @@ struct PresignAPIResponse {
     var status: HTTPResponseStatus
     var headers: [(String, String)]
     var body: [UInt8]
+    /// The envelope's request id, for log lines.
+    var requestId: String
+    /// The envelope's `code` for a failure.
+    var code: String?
 
     /// The error codes of the envelope, with their status.
     struct Failure: Error {
@@ -81,7 +85,7 @@ struct PresignAPIResponse {
                 nowMillis: nowMillis
             )
         }
-        return PresignAPIResponse(status: .ok, headers: headers, body: Array(body))
+        return PresignAPIResponse(status: .ok, headers: headers, body: Array(body), requestId: requestId)
     }
 
     static func failure(
@@ -101,7 +105,13 @@ struct PresignAPIResponse {
         )
         // Only Strings in it: encoding cannot fail.
         let body = (try? encoder.encode(envelope)) ?? Data()
-        return PresignAPIResponse(status: status, headers: headers + failure.headers, body: Array(body))
+        return PresignAPIResponse(
+            status: status,
+            headers: headers + failure.headers,
+            body: Array(body),
+            requestId: requestId,
+            code: failure.code.rawValue
+        )
     }
 
     private static let encoder: JSONEncoder = {
