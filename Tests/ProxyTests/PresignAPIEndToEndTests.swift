@@ -125,6 +125,29 @@ struct PresignAPIEndToEndTests {
         }
     }
 
+    @Test("passthrough: the listing is signed with the API key's own access key, and verifies upstream")
+    func passthroughListingIsSigned() async throws {
+        try await withProxy(mode: .passthrough) { server, upstream in
+            let client = try TestClient(port: server.port)
+            try client.send(
+                TestClient.request(
+                    "GET",
+                    "/api/object-storage/buckets/f13/objects?prefix=a%20b%2F",
+                    headers: [("Host", "x"), ("X-API-Key", "the-api-key")]
+                )
+            )
+            _ = try #require(try client.readResponse())
+            let record = try #require(upstream.records.first)
+            #expect(record.uri == "/f13?list-type=2&max-keys=100&prefix=a%20b%2F")
+            let auth = try signer.verifier.authenticate(
+                S3RequestHead(method: record.method, uri: record.uri, headers: record.headers),
+                now: TestSigner.now
+            )
+            #expect(auth.accessKeyId == signer.accessKeyId)
+            #expect(record.header("x-sidecar-access-key") == nil)
+        }
+    }
+
     @Test("a preflight is answered without auth for an allowed origin, refused for others; errors carry CORS")
     func preflight() async throws {
         try await withProxy(mode: .passthrough) { server, upstream in
