@@ -192,6 +192,20 @@ struct PresignAPITests {
         }
     }
 
+    @Test("an API key whose access key is disabled or gone is 403 FORBIDDEN")
+    func disabledAccessKey() {
+        let api = PresignAPI(
+            configuration: .init(region: "us-east-1"),
+            apiKeys: InMemoryAPIKeyStore([APIKey(apiKey: "orphan", accessKeyId: "AKGONE")]),
+            credentials: InMemoryCredentialStore([Self.credential]),
+            authorizer: AllowAllAuthorizer(),
+            clock: { Self.start }
+        )
+        let (response, json) = Self.presign(api, #"{"key": "k", "action": "upload"}"#, key: "orphan")
+        #expect(response.status == .forbidden)
+        #expect(json["code"] as? String == "FORBIDDEN")
+    }
+
     @Test("an action, bucket or prefix outside the key's policy is 403 FORBIDDEN")
     func forbidden() {
         let api = Self.makeAPI()

@@ -227,6 +227,11 @@ def test_bad_requests_are_400_naming_the_field(api, body, field):
     assert envelope["error"] == "Bad Request"
 
 
+def test_an_oversized_body_is_413(api):
+    status, _, envelope = call(api, "POST", "/api/object-storage/buckets/f13/presign", b"{" + b" " * 70_000 + b"}")
+    check_error(status, envelope, 413, "PAYLOAD_TOO_LARGE")
+
+
 def test_unknown_routes_and_methods(api):
     status, _, envelope = call(api, "GET", "/api/object-storage/buckets/f13/nothing")
     check_error(status, envelope, 404, "NOT_FOUND")
