@@ -37,6 +37,12 @@ if ! command -v curl >/dev/null 2>&1; then
     log "curl missing: the curl tests will be skipped (apt-get install -y curl)"
 fi
 
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+    || ! python3 -c 'import selenium' >/dev/null 2>&1; then
+    log "chromium, chromedriver or selenium missing: the browser test will be skipped" \
+        "(apt-get install -y chromium chromium-driver; pip install selenium)"
+fi
+
 log "pytest Tests/e2e"
 set +e
 python3 -m pytest -q Tests/e2e "$@"

@@ -152,6 +152,8 @@ public struct ProxyConfiguration: Sendable {
     public var limits: Limits
     public var pool: Pool
     public var tuning: Tuning
+    /// Cross-origin support for browsers; `nil`: no CORS headers, preflights go to S3 authentication.
+    public var cors: CORSConfiguration? = nil
 
     public init(
         listen: Listen = .init(),

@@ -320,7 +320,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             upstreamHead = try services.rewriter.rewrite(head, auth: auth, framing: framing, now: now)
         } catch {
             if !headAuthorized { ProxyMetrics.authFailed(error.code) }
-            return reject(error, head: head, record: record, close: framing.hasBody || !head.isKeepAlive)
+            return reject(
+                services.explain(error, head: s3Head),
+                head: head,
+                record: record,
+                close: framing.hasBody || !head.isKeepAlive
+            )
         }
 
         let exchange = Exchange(

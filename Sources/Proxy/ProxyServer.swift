@@ -45,6 +45,7 @@ public final class ProxyServer: Sendable {
     ///   - clock: Seconds since 1970; defaults to the wall clock.
     ///   - group: The event loops to run on; by default a new group of `tuning.eventLoopThreads` loops (one
     ///     per core), shut down by `close()`.
+    ///   - presignAPI: The JSON presign API under `/api/object-storage/`; off when `nil`.
     ///   - logger: Where the proxy logs. Secrets and signatures are never logged.
     ///   - accessLog: One line per finished request (off by default); its metrics are counted either way.
     public static func start(
@@ -53,6 +54,7 @@ public final class ProxyServer: Sendable {
         authorizer: any RequestAuthorizer = AllowAllAuthorizer(),
         clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock,
         group: EventLoopGroup? = nil,
+        presignAPI: PresignAPI? = nil,
         logger: Logger,
         accessLog: AccessLog = AccessLog(logger: nil)
     ) async throws -> ProxyServer {
@@ -82,7 +84,9 @@ public final class ProxyServer: Sendable {
             logger: logger,
             lingerTimeout: configuration.timeouts.lingeringClose,
             trustedProxies: configuration.trustedProxies,
-            accessLog: accessLog
+            accessLog: accessLog,
+            api: presignAPI,
+            cors: configuration.cors
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderFieldSize = configuration.limits.maxHeaderFieldSize
@@ -158,6 +162,14 @@ public final class ProxyServer: Sendable {
         // Reads only: tracking writes would cost a promise per write. While a response streams, missing reads
         // are normal and the proxy handler ignores the event; the upstream side has its own timeout.
         try pipeline.addHandler(IdleStateHandler(readTimeout: clientIdle))
+        if let cors = services.cors {
+            try pipeline.addHandler(CORSHandler(configuration: cors))
+        }
+        if let api = services.api {
+            try pipeline.addHandler(
+                PresignAPIHandler(api: api, rewriter: services.rewriter, upstreams: upstreams, logger: services.logger)
+            )
+        }
         try pipeline.addHandler(ProxyHandler(services: services, upstreams: upstreams))
     }
 

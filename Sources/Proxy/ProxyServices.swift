@@ -16,4 +16,15 @@ struct ProxyServices: Sendable {
     var trustedProxies: TrustedProxies = .none
     /// Where each finished exchange is counted and logged.
     var accessLog = AccessLog(logger: nil)
+    /// The presign API under `/api/object-storage/`, when enabled.
+    var api: PresignAPI? = nil
+    /// Cross-origin support, when configured.
+    var cors: CORSConfiguration? = nil
+
+    /// A refusal as the client should read it: a PUT to an upload URL the presign API minted, refused for
+    /// its signature, is told which Content-Type the URL requires.
+    func explain(_ error: S3Error, head: S3RequestHead) -> S3Error {
+        guard let api, error.code == .signatureDoesNotMatch else { return error }
+        return api.mintedUploads.explain(error, head: head, now: clock())
+    }
 }

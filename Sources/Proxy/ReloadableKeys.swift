@@ -6,20 +6,25 @@ import Verifier
 ///
 /// Both the verifier (as its `CredentialStore`) and the proxy (as its `RequestAuthorizer`) read it, once
 /// per request each, under a lock held only for a dictionary lookup.
-public final class ReloadableKeys: CredentialStore, RequestAuthorizer {
+public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeyStore {
     /// One consistent set: the credentials and the policies that go with them.
     public struct Snapshot: Sendable {
         public private(set) var credentials: [String: Credential]
         /// The policies by key id (kept to compare snapshots), and the authorizer made of them.
         public private(set) var policies: [String: AccessPolicy]
         public private(set) var authorizer: AccessPolicyAuthorizer
+        /// The presign API's keys, by the key itself.
+        public private(set) var apiKeys: [String: APIKey]
 
-        public init(credentials: [Credential], policies: [String: AccessPolicy]) {
+        public init(credentials: [Credential], policies: [String: AccessPolicy], apiKeys: [APIKey] = []) {
             var byId: [String: Credential] = [:]
             for credential in credentials { byId[credential.accessKeyId] = credential }
             self.credentials = byId
             self.policies = policies
             self.authorizer = AccessPolicyAuthorizer(policies: policies)
+            var byKey: [String: APIKey] = [:]
+            for key in apiKeys { byKey[key.apiKey] = key }
+            self.apiKeys = byKey
         }
     }
 
@@ -61,6 +66,10 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer {
 
     public func credential(forAccessKeyId accessKeyId: String) -> Credential? {
         current.withLock { $0.credentials[accessKeyId] }
+    }
+
+    public func apiKey(presented: String) -> APIKey? {
+        current.withLock { $0.apiKeys[presented] }
     }
 
     public func authorize(_ operation: S3Operation) throws(S3Error) {

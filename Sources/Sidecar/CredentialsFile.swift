@@ -7,6 +7,10 @@ import Verifier
 /// `"allow": [{"bucket": "photos", "prefix": "uploads/", "actions": ["read", "write", "delete", "list",
 /// "multipart"]}]` (`"*"` for every bucket; no `allow` means full access).
 ///
+/// Keys of the presign API sit beside them: `"apiKeys": [{"apiKey": "...", "accessKeyId": "...",
+/// "presignPerMinute": 60}]`, where `accessKeyId` names one of `keys` (its secret signs the URLs, its policy
+/// applies) and `presignPerMinute` is optional (default 60).
+///
 /// Strict on purpose: a misspelt field (`secretKey`) would otherwise be silently ignored and the key
 /// would fail in confusing ways at request time.
 enum CredentialsFile {
@@ -17,6 +21,13 @@ enum CredentialsFile {
 
     private struct File: Decodable {
         var keys: [Key]
+        var apiKeys: [APIKeyEntry]?
+    }
+
+    private struct APIKeyEntry: Decodable {
+        var apiKey: String
+        var accessKeyId: String
+        var presignPerMinute: Int?
     }
 
     private struct Key: Decodable {
@@ -37,9 +48,12 @@ enum CredentialsFile {
     struct Keys {
         var credentials: [Credential]
         var policies: [String: AccessPolicy]
+        /// The presign API's keys.
+        var apiKeys: [APIKey] = []
     }
 
-    static let topLevelFields: Set<String> = ["keys"]
+    static let topLevelFields: Set<String> = ["keys", "apiKeys"]
+    static let apiKeyFields: Set<String> = ["apiKey", "accessKeyId", "presignPerMinute"]
     static let keyFields: Set<String> = ["accessKeyId", "secretAccessKey", "sessionToken", "disabled", "allow"]
     static let grantFields: Set<String> = ["bucket", "prefix", "actions"]
 
@@ -65,7 +79,7 @@ enum CredentialsFile {
         }
         guard let top = object as? [String: Any] else { throw fail("the top level must be an object") }
         if let unknown = top.keys.filter({ !topLevelFields.contains($0) }).sorted().first {
-            throw fail("unknown field \"\(unknown)\" at the top level (expected \"keys\")")
+            throw fail("unknown field \"\(unknown)\" at the top level (expected \"keys\", \"apiKeys\")")
         }
         guard let keys = top["keys"] as? [Any] else { throw fail("\"keys\" must be an array") }
         for (i, entry) in keys.enumerated() {
@@ -81,6 +95,15 @@ enum CredentialsFile {
                 if let unknown = grant.keys.filter({ !grantFields.contains($0) }).sorted().first {
                     throw fail("unknown field \"\(unknown)\" in keys[\(i)].allow[\(j)] (expected bucket, prefix, actions)")
                 }
+            }
+        }
+
+        for (i, entry) in (top["apiKeys"] as? [Any] ?? []).enumerated() {
+            guard let entry = entry as? [String: Any] else { throw fail("apiKeys[\(i)] must be an object") }
+            if let unknown = entry.keys.filter({ !apiKeyFields.contains($0) }).sorted().first {
+                throw fail(
+                    "unknown field \"\(unknown)\" in apiKeys[\(i)] (expected apiKey, accessKeyId, presignPerMinute)"
+                )
             }
         }
 
@@ -133,6 +156,23 @@ enum CredentialsFile {
                     sessionToken: key.sessionToken
                 )
             )
+        }
+        var seenAPIKeys: Set<String> = []
+        for (i, entry) in (file.apiKeys ?? []).enumerated() {
+            guard !entry.apiKey.isEmpty else { throw fail("apiKeys[\(i)].apiKey is empty") }
+            guard seenAPIKeys.insert(entry.apiKey).inserted else {
+                throw fail("apiKeys[\(i)].apiKey appears more than once")
+            }
+            guard seen.contains(entry.accessKeyId) else {
+                throw fail(
+                    "apiKeys[\(i)].accessKeyId \"\(entry.accessKeyId)\" names no key in \"keys\""
+                )
+            }
+            let perMinute = entry.presignPerMinute ?? 60
+            guard (1...1_000_000).contains(perMinute) else {
+                throw fail("apiKeys[\(i)].presignPerMinute must be from 1 to 1000000")
+            }
+            loaded.apiKeys.append(APIKey(apiKey: entry.apiKey, accessKeyId: entry.accessKeyId, presignPerMinute: perMinute))
         }
         return loaded
     }

@@ -60,7 +60,9 @@ final class CredentialsReloader: @unchecked Sendable {
                 metadata: ["reload.reason": "\(reason)", "error": "\(error.description)"]
             )
         case .success(let file):
-            let change = keys.replace(with: .init(credentials: file.credentials, policies: file.policies))
+            let change = keys.replace(
+                with: .init(credentials: file.credentials, policies: file.policies, apiKeys: file.apiKeys)
+            )
             Self.applied.increment()
             logger.notice(
                 "credentials reloaded",
@@ -70,6 +72,7 @@ final class CredentialsReloader: @unchecked Sendable {
                     "keys.removed": "\(change.removed.joined(separator: ","))",
                     "keys.changed": "\(change.changed.joined(separator: ","))",
                     "keys.count": "\(file.credentials.count)",
+                    "api_keys.count": "\(file.apiKeys.count)",
                 ]
             )
         }

@@ -107,6 +107,10 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "Operations")
     var operations: OperationsOptions
 
+    /// --public-url and the --cors-* options.
+    @OptionGroup(title: "Browsers (presign API and CORS)")
+    var browser: BrowserOptions
+
     enum Mode: String, ExpressibleByArgument, CaseIterable {
         case passthrough, resign, trusted
     }
@@ -210,7 +214,8 @@ struct ServeCommand: AsyncParsableCommand {
             pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
         )
         configuration.trustedProxies = try operations.parsedTrustedProxies()
-        let keyStore = ReloadableKeys(.init(credentials: keys.credentials, policies: keys.policies))
+        configuration.cors = browser.cors
+        let keyStore = ReloadableKeys(.init(credentials: keys.credentials, policies: keys.policies, apiKeys: keys.apiKeys))
         let verifier = SigV4Verifier(
             configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
             credentials: keyStore
@@ -219,6 +224,12 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration,
             verifier: verifier,
             authorizer: keyStore,
+            presignAPI: PresignAPI(
+                configuration: .init(publicURL: browser.presignPublicURL, region: region),
+                apiKeys: keyStore,
+                credentials: keyStore,
+                authorizer: keyStore
+            ),
             logger: logger,
             accessLog: accessLog
         )

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Proxy
+
+/// `serve`'s options for browsers: the public base of presigned URLs and cross-origin access.
+struct BrowserOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The base of URLs the presign API mints, as browsers reach the sidecar (e.g. https://files.example.com).",
+            discussion: "Scheme and host (and port) only. Default: the address the API request came in on, over http.",
+            valueName: "url"
+        )
+    )
+    var publicURL: String?
+
+    @Option(
+        name: .customLong("cors-origin"),
+        help: ArgumentHelp(
+            "An origin browsers may call from (repeatable): https://app.example.com, https://*.example.com, or *.",
+            discussion: "Without any, no CORS headers are sent and preflights are refused by S3 authentication.",
+            valueName: "origin"
+        )
+    )
+    var corsOrigins: [String] = []
+
+    @Option(
+        name: .customLong("cors-method"),
+        help: ArgumentHelp(
+            "A method cross-origin pages may use (repeatable; default GET PUT POST HEAD DELETE).",
+            valueName: "method"
+        )
+    )
+    var corsMethods: [String] = []
+
+    @Option(
+        name: .customLong("cors-allow-header"),
+        help: ArgumentHelp(
+            "A request header cross-origin pages may send (repeatable; default: any).",
+            valueName: "header"
+        )
+    )
+    var corsAllowHeaders: [String] = []
+
+    @Option(
+        name: .customLong("cors-expose-header"),
+        help: ArgumentHelp(
+            "A response header cross-origin scripts may read (repeatable; default ETag, x-amz-request-id, "
+                + "x-amz-version-id and the rate-limit headers).",
+            valueName: "header"
+        )
+    )
+    var corsExposeHeaders: [String] = []
+
+    @Option(help: "Seconds browsers may cache a CORS preflight answer.")
+    var corsMaxAge: Int = 600
+
+    func validate() throws {
+        if let publicURL { _ = try Self.parsePublicURL(publicURL) }
+        for origin in corsOrigins where origin.isEmpty || origin.contains(" ") || origin.hasSuffix("/") {
+            throw ValidationError("--cors-origin \"\(origin)\": expected an origin such as https://app.example.com")
+        }
+        guard corsMaxAge >= 0 else { throw ValidationError("--cors-max-age must not be negative.") }
+    }
+
+    /// The CORS configuration, or `nil` without `--cors-origin`.
+    var cors: CORSConfiguration? {
+        guard !corsOrigins.isEmpty else { return nil }
+        return CORSConfiguration(
+            allowedOrigins: corsOrigins,
+            allowedMethods: corsMethods.isEmpty
+                ? CORSConfiguration.defaultMethods : corsMethods.map { $0.uppercased() },
+            allowedHeaders: corsAllowHeaders.isEmpty ? ["*"] : corsAllowHeaders,
+            exposedHeaders: corsExposeHeaders.isEmpty ? CORSConfiguration.defaultExposedHeaders : corsExposeHeaders,
+            maxAgeSeconds: corsMaxAge
+        )
+    }
+
+    var presignPublicURL: PresignAPI.PublicURL? {
+        publicURL.flatMap { try? Self.parsePublicURL($0) }
+    }
+
+    /// `https://files.example.com[:port][/]` → scheme and `Host`.
+    static func parsePublicURL(_ text: String) throws -> PresignAPI.PublicURL {
+        func fail(_ why: String) -> ValidationError { ValidationError("--public-url \"\(text)\": \(why)") }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
+            throw fail("not a URL")
+        }
+        guard scheme == "http" || scheme == "https" else { throw fail("the scheme must be http or https") }
+        guard var host = components.host, !host.isEmpty else { throw fail("no host") }
+        guard components.path.isEmpty || components.path == "/" else {
+            throw fail("no path allowed (URLs are path-style: /bucket/key from the root)")
+        }
+        guard components.query == nil, components.fragment == nil, components.user == nil else {
+            throw fail("no query, fragment or user allowed")
+        }
+        if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
+        if let port = components.port, !(scheme == "http" && port == 80), !(scheme == "https" && port == 443) {
+            host += ":\(port)"
+        }
+        return PresignAPI.PublicURL(scheme: scheme, host: host.lowercased())
+    }
+}
