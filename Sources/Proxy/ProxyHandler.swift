@@ -37,6 +37,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var upstreamKeepAlive = true
         var retried = false
         var sentContinue = false
+        /// Object bytes forwarded so far, counted against `--max-object-size` (uploads only).
+        var objectBytes: Int64 = 0
 
         init(
             requestId: String,
@@ -273,6 +275,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             try services.authorizer.authorize(
                 S3Operation(accessKeyId: auth.accessKeyId, head: s3Head)
             )
+            try services.objectSizeLimit?.check(head, declaredLength: framing.declaredLength)
             let output = services.rewriter.bodyOutput(for: auth)
             payload = try RequestBodyVerifier(
                 auth: auth,
@@ -370,6 +373,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func forwardBody(_ bytes: ByteBuffer, _ exchange: Exchange) {
         switch exchange.payload.consume(bytes) {
         case .forward(let out):
+            if let error = objectSizeExceeded(exchange, adding: out.readableBytes) {
+                return abortExchange(exchange, error)
+            }
             exchange.upstream?.write(.body(.byteBuffer(out)))
         case .hold:
             break
@@ -381,6 +387,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func finishRequest(_ exchange: Exchange) {
         switch exchange.payload.finish() {
         case .complete(let tail):
+            if let tail, let error = objectSizeExceeded(exchange, adding: tail.readableBytes) {
+                return abortExchange(exchange, error)
+            }
             if let tail { exchange.upstream?.write(.body(.byteBuffer(tail))) }
             exchange.upstream?.write(.end(nil))
             flushUpstream(exchange)
@@ -389,6 +398,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             log(.info, "request body refused", exchange, ["s3.error": "\(error.code)"])
             abortExchange(exchange, error)
         }
+    }
+
+    /// Counts forwarded object bytes of an upload; past the limit (a body whose size was not declared), the
+    /// error that aborts it before the upstream sees the rest.
+    private func objectSizeExceeded(_ exchange: Exchange, adding count: Int) -> S3Error? {
+        guard let limit = services.objectSizeLimit, exchange.upstreamHead.method == .PUT else { return nil }
+        exchange.objectBytes += Int64(count)
+        return exchange.objectBytes > limit.maximum ? limit.tooLarge(exchange.objectBytes) : nil
     }
 
     // MARK: - Errors

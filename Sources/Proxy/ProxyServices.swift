@@ -12,4 +12,6 @@ struct ProxyServices: Sendable {
     let logger: Logger
     /// How long a connection closed after an error keeps draining what the client still sends.
     var lingerTimeout: TimeAmount = .seconds(2)
+    /// Uploads larger than this are refused with `EntityTooLarge`; `nil` for no limit.
+    var objectSizeLimit: ObjectSizeLimit? = nil
 }

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import Verifier
 
@@ -13,13 +14,16 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer {
         /// The policies by key id (kept to compare snapshots), and the authorizer made of them.
         public private(set) var policies: [String: AccessPolicy]
         public private(set) var authorizer: AccessPolicyAuthorizer
+        /// When keys stop working, in seconds since 1970, by key id; keys without an expiry are absent.
+        public private(set) var expires: [String: Int64]
 
-        public init(credentials: [Credential], policies: [String: AccessPolicy]) {
+        public init(credentials: [Credential], policies: [String: AccessPolicy], expires: [String: Int64] = [:]) {
             var byId: [String: Credential] = [:]
             for credential in credentials { byId[credential.accessKeyId] = credential }
             self.credentials = byId
             self.policies = policies
             self.authorizer = AccessPolicyAuthorizer(policies: policies)
+            self.expires = expires
         }
     }
 
@@ -34,9 +38,20 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer {
     }
 
     private let current: Mutex<Snapshot>
+    private let clock: @Sendable () -> Int64
+    private let logger: Logger
 
-    public init(_ snapshot: Snapshot) {
+    /// - Parameters:
+    ///   - clock: Seconds since 1970, for key expiry; the wall clock unless a test freezes it.
+    ///   - logger: Where a refused expired key is logged (by id).
+    public init(
+        _ snapshot: Snapshot,
+        clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock,
+        logger: Logger? = nil
+    ) {
         current = Mutex(snapshot)
+        self.clock = clock
+        self.logger = logger ?? .disabled
     }
 
     /// Puts `snapshot` in force and says what changed.
@@ -51,6 +66,7 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer {
         let newIds = Set(snapshot.credentials.keys)
         let kept = oldIds.intersection(newIds).filter {
             old.credentials[$0] != snapshot.credentials[$0] || old.policies[$0] != snapshot.policies[$0]
+                || old.expires[$0] != snapshot.expires[$0]
         }
         return Change(
             added: newIds.subtracting(oldIds).sorted(),
@@ -59,8 +75,15 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer {
         )
     }
 
+    /// The key's credential, or `nil` if it is unknown, disabled or expired (the verifier then answers
+    /// `InvalidAccessKeyId`, exactly as for an unknown key).
     public func credential(forAccessKeyId accessKeyId: String) -> Credential? {
-        current.withLock { $0.credentials[accessKeyId] }
+        let (credential, expires) = current.withLock { ($0.credentials[accessKeyId], $0.expires[accessKeyId]) }
+        if let expires, credential != nil, clock() >= expires {
+            logger.notice("access key expired; refused", metadata: ["s3.access_key": "\(accessKeyId)"])
+            return nil
+        }
+        return credential
     }
 
     public func authorize(_ operation: S3Operation) throws(S3Error) {

@@ -85,14 +85,19 @@ struct EmbeddedProxy {
     let upstreams: FakeUpstreams
     let signer = TestSigner()
 
-    init(mode: UpstreamMode = .passthrough, behaviour: FakeUpstreams.Behaviour = .immediate) throws {
+    init(
+        mode: UpstreamMode = .passthrough,
+        behaviour: FakeUpstreams.Behaviour = .immediate,
+        maxObjectSize: Int64? = nil
+    ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
         let services = ProxyServices(
             verifier: signer.verifier,
             authorizer: AllowAllAuthorizer(),
             rewriter: UpstreamHeadRewriter(mode: mode, upstream: UpstreamEndpoint(host: "127.0.0.1", port: 9000)),
             clock: { TestSigner.now },
-            logger: .disabled
+            logger: .disabled,
+            objectSizeLimit: maxObjectSize.map(ObjectSizeLimit.init(maximum:))
         )
         client = EmbeddedChannel(
             handlers: [counter, ProxyHandler(services: services, upstreams: upstreams)],
