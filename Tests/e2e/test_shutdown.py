@@ -88,8 +88,16 @@ def test_sigterm_lets_an_inflight_200mb_upload_finish_refuses_new_connections_an
     assert upload.paused.wait(60), "the upload never got going"
     assert upload.error is None, upload.error
 
-    # An idle keep-alive connection, which the drain closes rather than waits for.
+    # An idle keep-alive connection (one request answered, the connection kept), which the drain closes
+    # rather than waits for.
     idle = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+    idle.sendall(f"GET /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{service.port}\r\n\r\n".encode())
+    answer = b""
+    while b"</Error>" not in answer:  # the whole S3 error body, so nothing is left unread
+        piece = idle.recv(65536)
+        assert piece, answer
+        answer += piece
+    assert answer.startswith(b"HTTP/1.1 403") and b"Connection: close" not in answer, answer
 
     os.kill(service.proc.pid, signal.SIGTERM)
     wait_for_log(service, "shutting down")

@@ -7,6 +7,7 @@ import ssl
 import time
 import uuid
 
+import boto3
 import pytest
 
 import e2e_support as e2e
@@ -37,10 +38,24 @@ def tls_argv(sidecar_bin, upstream, credentials, cert, key, mode="resign", extra
     return argv
 
 
-def start(name, argv, log, env=None):
-    environment = dict(os.environ)
-    environment["S3_SIDECAR_UPSTREAM_SECRET_ACCESS_KEY"] = e2e.UPSTREAM_SECRET_KEY
-    environment.update(env or {})
+def tls_client(endpoint, ca_path, access_key=e2e.ACCESS_KEY, secret_key=e2e.SECRET_KEY):
+    """boto3 with its default checksum and payload settings, trusting only the test CA."""
+    reference = e2e.s3_client(endpoint, access_key, secret_key)
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=reference.meta.config,
+        verify=ca_path,
+    )
+
+
+def start(name, argv, log, resign=False):
+    """Starts a sidecar; in resign mode the backend's secret comes from the environment, as in production."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("S3_SIDECAR_")}
+    if resign:
+        environment["S3_SIDECAR_UPSTREAM_SECRET_ACCESS_KEY"] = e2e.UPSTREAM_SECRET_KEY
     return e2e.start_service(name, argv, str(log), ready_timeout=30, env=environment)
 
 
@@ -48,19 +63,24 @@ def start(name, argv, log, env=None):
 def tls_sidecar(sidecar_bin, moto, credentials_file, pki, tmp_path_factory):
     """Resign mode over moto, so moto stores the decoded object (it keeps aws-chunked framing otherwise)."""
     log = tmp_path_factory.mktemp("tls") / "sidecar.log"
-    service = start("s3-sidecar (tls)", tls_argv(sidecar_bin, moto.url, credentials_file, pki["cert"], pki["key"]), log)
+    service = start(
+        "s3-sidecar (tls)", tls_argv(sidecar_bin, moto.url, credentials_file, pki["cert"], pki["key"]), log, resign=True
+    )
     service.url = f"https://localhost:{service.port}"
     yield service
     service.stop()
 
 
 def test_boto3_defaults_over_tls_upload_aws_chunked_with_trailer_and_bytes_arrive_intact(tls_sidecar, pki, moto_s3, bucket):
-    client = e2e.s3_client(tls_sidecar.url, verify=pki["ca"].pem_path)
+    client = tls_client(tls_sidecar.url, pki["ca"].pem_path)
     seen = {}
 
     def capture(request, **_):
-        seen["sha256"] = request.headers.get("x-amz-content-sha256")
-        seen["trailer"] = request.headers.get("x-amz-trailer")
+        def text(value):
+            return value.decode() if isinstance(value, bytes) else value
+
+        seen["sha256"] = text(request.headers.get("x-amz-content-sha256"))
+        seen["trailer"] = text(request.headers.get("x-amz-trailer"))
 
     client.meta.events.register("before-send.s3.PutObject", capture)
     data = os.urandom(3 * 1024 * 1024 + 17)
@@ -106,11 +126,13 @@ def test_sighup_reloads_the_certificate_and_a_mismatched_pair_is_refused(sidecar
     cert, key = tmp_path / "server.pem", tmp_path / "server.key"
     first = pki["ca"].issue(str(cert), str(key))
     log = tmp_path / "sidecar.log"
-    service = start("s3-sidecar (tls reload)", tls_argv(sidecar_bin, moto.url, credentials_file, cert, key), log)
+    service = start(
+        "s3-sidecar (tls reload)", tls_argv(sidecar_bin, moto.url, credentials_file, cert, key), log, resign=True
+    )
     try:
         assert tls_support.peer_serial(service.port, pki["ca"].pem_path)[0] == first
         # A long-lived connection opened before the reload keeps working on the old certificate.
-        client = e2e.s3_client(f"https://localhost:{service.port}", verify=pki["ca"].pem_path)
+        client = tls_client(f"https://localhost:{service.port}", pki["ca"].pem_path)
         client.list_buckets()
 
         second = pki["ca"].issue(str(cert), str(key), common_name="renewed")
