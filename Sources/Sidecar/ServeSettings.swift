@@ -41,6 +41,11 @@ struct ServeSettings: Codable, Equatable {
         ("S3_SIDECAR_CREDENTIALS", "credentials"),
     ]
 
+    /// The flag of a key: `tlsCert` → `tls-cert`.
+    static func flagName(_ field: String) -> String {
+        field.map { $0.isUppercase ? "-" + $0.lowercased() : String($0) }.joined()
+    }
+
     /// This layer with `lower` filling the fields it leaves `nil`.
     func overlaid(on lower: ServeSettings) -> ServeSettings {
         // Through JSON objects, so a new property needs no line here.
@@ -82,7 +87,11 @@ struct ServeSettings: Codable, Equatable {
 struct ConfigurationFieldError: Error, CustomStringConvertible {
     var field: String
     var message: String
-    var description: String { "\(field): \(message)" }
+    /// `field: message`, plus the flag that sets the same option, so both kinds of user know what to fix.
+    var description: String {
+        guard ServeSettings.fieldNames.contains(field) else { return "\(field): \(message)" }
+        return "\(field): \(message) (flag --\(ServeSettings.flagName(field)))"
+    }
 }
 
 // MARK: - Configuration file

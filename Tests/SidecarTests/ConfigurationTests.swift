@@ -92,6 +92,31 @@ struct ConfigurationTests {
         #expect(Self.field(of: json) == field)
     }
 
+    @Test("every key has its flag, and an error names the flag beside the key")
+    func keysAndFlagsAgree() throws {
+        let help = ServeCommand.helpMessage(columns: 400)
+        for field in ServeSettings.fieldNames {
+            #expect(help.contains("--\(ServeSettings.flagName(field)) "), "no flag for \(field)")
+        }
+        // Every flag fills its key: parse them all and compare with the settings they give.
+        let command = try ServeCommand.parse([
+            "--listen", "1.2.3.4:5", "--upstream", "https://u", "--upstream-ca", "/ca", "--data-dir", "/d",
+            "--mode", "resign", "--region", "r", "--credentials", "/c", "--upstream-access-key-id", "A",
+            "--upstream-secret-access-key", "s", "--upstream-secret-access-key-file", "/s", "--sigv2", "refuse",
+            "--admin-listen", "1.2.3.4:6", "--tls-cert", "/t", "--tls-key", "/k", "--idle-timeout", "1",
+            "--header-timeout", "2", "--upstream-timeout", "3", "--upstream-connections", "4", "--drain-timeout", "5",
+            "--max-connections", "6", "--max-object-size", "7", "--log-level", "debug",
+        ])
+        let flags = command.flagSettings
+        let unset = ServeSettings.fieldNames.filter { !flags.changedFields(from: ServeSettings()).contains($0) }
+        #expect(unset.isEmpty, "flags that do not reach their key: \(unset)")
+        do throws(ConfigurationFieldError) {
+            _ = try ServeOptions.resolve(try Self.parse(#"{"upstream": "http://x", "credentials": "/k", "mode": "resign"}"#))
+        } catch {
+            #expect(error.description.contains("(flag --upstream-access-key-id)"))
+        }
+    }
+
     @Test("unknown keys and wrong types are errors naming the key")
     func strictParsing() {
         for (json, field) in [
