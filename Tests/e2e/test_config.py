@@ -3,7 +3,9 @@
 credentials file."""
 import json
 import os
+import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -202,3 +204,33 @@ def test_both_secrets_verify_during_rotation_and_no_other(keyed_sidecar, moto_s3
     with pytest.raises(ClientError) as raised:
         e2e.s3_client(keyed_sidecar.url, "AKIAROTATING", "other/secret").list_objects_v2(Bucket=bucket)
     assert raised.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_sighup_with_a_changed_config_reloads_keys_and_names_options_needing_a_restart(sidecar_bin, moto, tmp_path, bucket):
+    creds = tmp_path / "creds.json"
+    creds.write_text(json.dumps({"keys": [{"accessKeyId": e2e.ACCESS_KEY, "secretAccessKey": e2e.SECRET_KEY}]}))
+    config = tmp_path / "sidecar.json"
+    settings = {"upstream": moto.url, "credentials": "creds.json", "region": e2e.REGION, "upstreamTimeout": 60}
+    config.write_text(json.dumps(settings))
+    service = e2e.start_service(
+        "s3-sidecar (config reload)",
+        lambda port: [sidecar_bin, "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+        str(tmp_path / "sidecar.log"),
+        ready_timeout=30,
+    )
+    try:
+        e2e.s3_client(service.url).list_objects_v2(Bucket=bucket)
+        settings["upstreamTimeout"] = 5
+        config.write_text(json.dumps(settings))
+        creds.write_text(json.dumps({"keys": [{"accessKeyId": "AKIANEWKEY", "secretAccessKey": "new/secret"}]}))
+        os.kill(service.proc.pid, signal.SIGHUP)
+        deadline = time.time() + 10
+        while "apply only after a restart" not in service.tail(200):
+            assert time.time() < deadline, service.tail()
+            time.sleep(0.1)
+        assert "config.changed=upstreamTimeout" in service.tail(200)
+        e2e.s3_client(service.url, "AKIANEWKEY", "new/secret").list_objects_v2(Bucket=bucket)
+        with pytest.raises(ClientError):
+            e2e.s3_client(service.url).list_objects_v2(Bucket=bucket)
+    finally:
+        service.stop()
