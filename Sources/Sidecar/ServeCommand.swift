@@ -25,7 +25,10 @@ struct ServeCommand: AsyncParsableCommand {
     var config: String?
 
     @Option(
-        help: "Address to listen on, as host:port (\"[::1]:8080\" for IPv6). Port 0 picks a free port. [default: \(ServeOptions.defaultListen)]"
+        help: """
+            Address to listen on, as host:port ("[::1]:8080" for IPv6). Port 0 picks a free port. \
+            [default: \(ServeOptions.defaultListen)]
+            """
     )
     var listen: String?
 
@@ -43,11 +46,19 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("upstream-ca"),
-        help: ArgumentHelp("https upstream: a PEM bundle of CA certificates to trust instead of the system's.", valueName: "path")
+        help: ArgumentHelp(
+            "https upstream: a PEM bundle of CA certificates to trust instead of the system's.",
+            valueName: "path"
+        )
     )
     var upstreamCa: String?
 
-    @Option(help: "Embedded store only (no --upstream): the directory that holds its buckets and key file. [default: ./data]")
+    @Option(
+        help: """
+            Embedded store only (no --upstream): the directory that holds its buckets and key file. \
+            [default: ./data]
+            """
+    )
     var dataDir: String?
 
     @Option(
@@ -62,7 +73,12 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var mode: Mode?
 
-    @Option(help: "The region clients sign for (and, in resign mode, the region signed for upstream). [default: us-east-1]")
+    @Option(
+        help: """
+            The region clients sign for (and, in resign mode, the region signed for upstream). \
+            [default: us-east-1]
+            """
+    )
     var region: String?
 
     @Option(
@@ -78,7 +94,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "resign mode: the backend's access key id (or S3_SIDECAR_UPSTREAM_ACCESS_KEY_ID).")
     var upstreamAccessKeyId: String?
 
-    @Option(help: "resign mode: the backend's secret access key (better: S3_SIDECAR_UPSTREAM_SECRET_ACCESS_KEY or a file).")
+    @Option(
+        help: """
+            resign mode: the backend's secret access key (better: \
+            S3_SIDECAR_UPSTREAM_SECRET_ACCESS_KEY or a file).
+            """
+    )
     var upstreamSecretAccessKey: String?
 
     @Option(help: ArgumentHelp("resign mode: a file holding the backend's secret access key.", valueName: "path"))
@@ -106,7 +127,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("TLS on the listener: the PEM private key of the certificate.", valueName: "path"))
     var tlsKey: String?
 
-    @Option(help: "Seconds a client connection may stay idle (also: a stalled request body) before it is closed. [default: 60]")
+    @Option(
+        help: """
+            Seconds a client connection may stay idle (also: a stalled request body) before it is \
+            closed. [default: 60]
+            """
+    )
     var idleTimeout: Int?
 
     @Option(help: "Seconds a client may take to send a request head once it has begun it. [default: 30]")
@@ -118,10 +144,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Upstream connections per event loop. [default: 128]")
     var upstreamConnections: Int?
 
-    @Option(help: "On SIGTERM/SIGINT: seconds requests in flight may take to finish before connections are closed. [default: 30]")
+    @Option(
+        help: """
+            On SIGTERM/SIGINT: seconds requests in flight may take to finish before connections are \
+            closed. [default: 30]
+            """
+    )
     var drainTimeout: Int?
 
-    @Option(help: "Open client connections at most; more wait in the listen backlog until one closes. [default: no limit]")
+    @Option(
+        help: """
+            Open client connections at most; more wait in the listen backlog until one closes. \
+            [default: no limit]
+            """
+    )
     var maxConnections: Int?
 
     @Option(help: "Largest object a PUT may upload, in bytes; larger ones get EntityTooLarge. [default: no limit]")
@@ -332,7 +368,10 @@ extension ServeCommand {
         let changed = now.changedFields(from: running)
         if !changed.isEmpty {
             logger.warning(
-                "configuration file changed options that apply only after a restart; SIGHUP reloads the credentials and TLS files only",
+                """
+                configuration file changed options that apply only after a restart; SIGHUP reloads the \
+                credentials and TLS files only
+                """,
                 metadata: ["config.changed": "\(changed.joined(separator: ","))"]
             )
         }

@@ -73,7 +73,9 @@ struct ServeSettings: Codable, Equatable {
     }
 
     /// The layer the environment gives.
-    static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ServeSettings {
+    static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> ServeSettings {
         var object: [String: Any] = [:]
         for (variable, field) in environmentVariables {
             if let value = environment[variable], !value.isEmpty { object[field] = value }
