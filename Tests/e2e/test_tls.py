@@ -152,6 +152,13 @@ def test_sighup_reloads_the_certificate_and_a_mismatched_pair_is_refused(sidecar
             time.sleep(0.2)
         assert tls_support.peer_serial(service.port, pki["ca"].pem_path)[0] == second
         assert service.proc.poll() is None
+
+        # No signal this time: the files changing on disk is enough (checked every 2 s).
+        third = pki["ca"].issue(str(cert), str(key), common_name="renewed again")
+        deadline = time.time() + 15
+        while tls_support.peer_serial(service.port, pki["ca"].pem_path)[0] != third:
+            assert time.time() < deadline, f"the file change was not picked up\n{service.tail()}"
+            time.sleep(0.3)
     finally:
         service.stop()
 
@@ -159,13 +166,17 @@ def test_sighup_reloads_the_certificate_and_a_mismatched_pair_is_refused(sidecar
 # MARK: - https upstream
 
 
-def test_https_upstream_verified_with_private_ca_carries_requests(sidecar_bin, tls_sidecar, pki, credentials_file, moto_s3, bucket, tmp_path):
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_https_upstream_verified_with_private_ca_carries_requests(
+    sidecar_bin, tls_sidecar, pki, credentials_file, moto_s3, bucket, tmp_path, host
+):
     """Sidecar A (plain http, passthrough) → https → sidecar B (TLS, resign) → moto. A checks B's certificate
-    against the private CA, and B checks the client's signature again, as the real backend would."""
+    against the private CA (by name with SNI, or by IP address), and B checks the client's signature again,
+    as the real backend would."""
     front = start(
         "s3-sidecar (https upstream)",
         lambda port: [
-            sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", tls_sidecar.url,
+            sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", f"https://{host}:{tls_sidecar.port}",
             "--upstream-ca", pki["ca"].pem_path, "--mode", "passthrough", "--region", e2e.REGION,
             "--credentials", credentials_file,
         ],
@@ -181,12 +192,26 @@ def test_https_upstream_verified_with_private_ca_carries_requests(sidecar_bin, t
         front.stop()
 
 
-@pytest.mark.parametrize("case", ["wrong CA", "system trust"])
-def test_https_upstream_that_fails_verification_is_a_502(sidecar_bin, tls_sidecar, pki, credentials_file, bucket, tmp_path, case):
+@pytest.mark.parametrize("case", ["wrong CA", "system trust", "name not in certificate"])
+def test_https_upstream_that_fails_verification_is_a_502(
+    sidecar_bin, moto, tls_sidecar, pki, credentials_file, bucket, tmp_path, case
+):
     upstream = tls_sidecar.url
     extra = []
+    named_only = None
     if case == "wrong CA":
         extra = ["--upstream-ca", pki["wrong"].pem_path]
+    elif case == "name not in certificate":
+        # A certificate for "localhost" only, reached as https://127.0.0.1: the IP is not among its names.
+        cert, key = tmp_path / "named.pem", tmp_path / "named.key"
+        pki["ca"].issue(str(cert), str(key), ips=())
+        named_only = start(
+            "s3-sidecar (tls, name only)",
+            tls_argv(sidecar_bin, moto.url, credentials_file, cert, key, mode="passthrough"),
+            tmp_path / "named.log",
+        )
+        upstream = f"https://127.0.0.1:{named_only.port}"
+        extra = ["--upstream-ca", pki["ca"].pem_path]
     log = tmp_path / "front.log"
     front = start(
         f"s3-sidecar (https upstream, {case})",
@@ -205,3 +230,5 @@ def test_https_upstream_that_fails_verification_is_a_502(sidecar_bin, tls_sideca
         assert "upstream TLS handshake failed" in front.tail(200)
     finally:
         front.stop()
+        if named_only:
+            named_only.stop()
