@@ -28,10 +28,10 @@ if [[ -z "${S3_SIDECAR_BIN:-}" ]]; then
 fi
 log "sidecar binary: $S3_SIDECAR_BIN"
 
-if ! python3 -c 'import boto3, botocore, moto, flask, flask_cors, pytest, requests' >/dev/null 2>&1 \
+if ! python3 -c 'import boto3, botocore, moto, flask, flask_cors, pytest, requests, cryptography' >/dev/null 2>&1 \
     || ! command -v aws >/dev/null 2>&1; then
     log "python test dependencies"
-    python3 -m pip install --quiet --disable-pip-version-check boto3 awscli 'moto[server]' pytest requests
+    python3 -m pip install --quiet --disable-pip-version-check boto3 awscli 'moto[server]' pytest requests cryptography
 fi
 if ! command -v curl >/dev/null 2>&1; then
     log "curl missing: the curl tests will be skipped (apt-get install -y curl)"

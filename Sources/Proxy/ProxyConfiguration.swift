@@ -13,11 +13,14 @@ public struct ProxyConfiguration: Sendable {
         public var port: Int
         /// The listen backlog.
         public var backlog: Int32
+        /// TLS on the listener (certificate and key, reloadable); `nil` for plain HTTP.
+        public var tls: ListenerTLS?
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, backlog: Int32 = 256) {
+        public init(host: String = "127.0.0.1", port: Int = 8080, backlog: Int32 = 256, tls: ListenerTLS? = nil) {
             self.host = host
             self.port = port
             self.backlog = backlog
+            self.tls = tls
         }
     }
 
@@ -42,6 +45,9 @@ public struct ProxyConfiguration: Sendable {
         /// After an error reply that ends the connection, how long to keep reading (and dropping) what the
         /// client still sends, so that it reads the reply instead of a connection reset.
         public var lingeringClose: TimeAmount
+        /// A client that has begun a request must finish its head within this; `nil` for no limit (the idle
+        /// timeout still applies between reads).
+        public var clientHead: TimeAmount?
 
         public init(
             clientIdle: TimeAmount = .seconds(60),
@@ -49,7 +55,8 @@ public struct ProxyConfiguration: Sendable {
             upstreamRead: TimeAmount = .seconds(60),
             upstreamPoolIdle: TimeAmount = .seconds(15),
             upstreamPoolWait: TimeAmount = .seconds(5),
-            lingeringClose: TimeAmount = .seconds(2)
+            lingeringClose: TimeAmount = .seconds(2),
+            clientHead: TimeAmount? = nil
         ) {
             self.clientIdle = clientIdle
             self.upstreamConnect = upstreamConnect
@@ -57,6 +64,7 @@ public struct ProxyConfiguration: Sendable {
             self.upstreamPoolIdle = upstreamPoolIdle
             self.upstreamPoolWait = upstreamPoolWait
             self.lingeringClose = lingeringClose
+            self.clientHead = clientHead
         }
     }
 
@@ -68,15 +76,23 @@ public struct ProxyConfiguration: Sendable {
         public var maxHeaderSectionSize: Int
         /// The most header fields one request may carry.
         public var maxHeaderCount: Int
+        /// Open client connections at most; more wait in the listen backlog. `nil` for no limit.
+        public var maxConnections: Int?
+        /// The largest object a `PUT` may upload, in bytes; `nil` for no limit.
+        public var maxObjectSize: Int64?
 
         public init(
             maxHeaderFieldSize: Int = 16 * 1024,
             maxHeaderSectionSize: Int = 64 * 1024,
-            maxHeaderCount: Int = 200
+            maxHeaderCount: Int = 200,
+            maxConnections: Int? = nil,
+            maxObjectSize: Int64? = nil
         ) {
             self.maxHeaderFieldSize = maxHeaderFieldSize
             self.maxHeaderSectionSize = maxHeaderSectionSize
             self.maxHeaderCount = maxHeaderCount
+            self.maxConnections = maxConnections
+            self.maxObjectSize = maxObjectSize
         }
     }
 
@@ -148,6 +164,8 @@ public struct ProxyConfiguration: Sendable {
     /// How a verified trailing checksum is passed on when the mode decodes aws-chunked bodies; `nil` is
     /// the mode's default (`TrailingChecksumForwarding.default(for:)`).
     public var trailingChecksum: TrailingChecksumForwarding?
+    /// For an `https` upstream: a PEM bundle of CA certificates to trust instead of the system's roots.
+    public var upstreamCAFile: String?
     public var timeouts: Timeouts
     public var limits: Limits
     public var pool: Pool
@@ -163,8 +181,10 @@ public struct ProxyConfiguration: Sendable {
         timeouts: Timeouts = .init(),
         limits: Limits = .init(),
         pool: Pool = .init(),
-        tuning: Tuning = .init()
+        tuning: Tuning = .init(),
+        upstreamCAFile: String? = nil
     ) {
+        self.upstreamCAFile = upstreamCAFile
         self.listen = listen
         self.upstream = upstream
         self.mode = mode

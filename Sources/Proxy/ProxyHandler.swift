@@ -44,6 +44,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// The access log line, filled as the exchange goes; written once, when it ends.
         var record: AccessLog.Record
         var recorded = false
+        /// Object bytes forwarded so far, counted against `--max-object-size` (uploads only).
+        var objectBytes: Int64 = 0
 
         init(
             requestId: String,
@@ -303,6 +305,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             record.classified(operation)
             try services.authorizer.authorize(operation)
             headAuthorized = true
+            try services.objectSizeLimit?.check(head, declaredLength: framing.declaredLength)
             let output = services.rewriter.bodyOutput(for: auth, headers: head.headers)
             payload = try RequestBodyVerifier(
                 auth: auth,
@@ -404,6 +407,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if exchange.form != nil { return forwardFormBody(bytes, exchange) }
         switch exchange.payload!.consume(bytes) {
         case .forward(let out):
+            if let error = objectSizeExceeded(exchange, adding: out.readableBytes) {
+                return abortExchange(exchange, error)
+            }
             exchange.upstream?.write(.body(.byteBuffer(out)))
         case .hold:
             break
@@ -415,6 +421,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func finishRequest(_ exchange: Exchange) {
         switch exchange.form != nil ? exchange.form!.finish() : exchange.payload!.finish() {
         case .complete(let tail):
+            if let tail, let error = objectSizeExceeded(exchange, adding: tail.readableBytes) {
+                return abortExchange(exchange, error)
+            }
             if let tail { exchange.upstream?.write(.body(.byteBuffer(tail))) }
             exchange.upstream?.write(.end(nil))
             flushUpstream(exchange)
@@ -473,8 +482,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .hold:
             break
         case .forward(let pieces):
-            for piece in pieces { exchange.upstream?.write(.body(.byteBuffer(piece))) }
+            for piece in pieces {
+                if let error = objectSizeExceeded(exchange, adding: piece.readableBytes) {
+                    return abortExchange(exchange, error)
+                }
+                exchange.upstream?.write(.body(.byteBuffer(piece)))
+            }
         case .connect(let head, let rest):
+            // The file's size is known here when the form had a Content-Length: over the limit, nothing opens.
+            do throws(S3Error) {
+                let fileLength = head.headers.first(name: "content-length").flatMap { Int64($0) }
+                try services.objectSizeLimit?.check(head, declaredLength: fileLength)
+            } catch {
+                return abortExchange(exchange, error)
+            }
             exchange.accessKeyId = exchange.form?.verified?.accessKeyId ?? ""
             exchange.record.accessKeyId = exchange.form?.verified?.accessKeyId
             exchange.record.key = exchange.form?.verified?.key
@@ -486,6 +507,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             log(.info, "form upload refused", exchange, ["s3.error": "\(error.code)"])
             abortExchange(exchange, error)
         }
+    }
+
+    /// Counts forwarded object bytes of an upload; past the limit (a body whose size was not declared), the
+    /// error that aborts it before the upstream sees the rest.
+    private func objectSizeExceeded(_ exchange: Exchange, adding count: Int) -> S3Error? {
+        guard let limit = services.objectSizeLimit, exchange.upstreamHead.method == .PUT else { return nil }
+        exchange.objectBytes += Int64(count)
+        return exchange.objectBytes > limit.maximum ? limit.tooLarge(exchange.objectBytes) : nil
     }
 
     // MARK: - Errors

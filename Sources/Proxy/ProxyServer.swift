@@ -1,7 +1,9 @@
 import Logging
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Verifier
 
 /// The sidecar's HTTP/1.1 server: listens, authenticates every request and forwards what passes.
@@ -18,19 +20,23 @@ public final class ProxyServer: Sendable {
     private let group: EventLoopGroup
     private let ownsGroup: Bool
     private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
+    /// Tells every open client connection to finish its request in flight and close (graceful shutdown).
+    private let quiesce: ServerQuiescingHelper
 
     private init(
         localAddress: SocketAddress,
         serverChannel: Channel,
         group: EventLoopGroup,
         ownsGroup: Bool,
-        pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]
+        pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>],
+        quiesce: ServerQuiescingHelper
     ) {
         self.localAddress = localAddress
         self.serverChannel = serverChannel
         self.group = group
         self.ownsGroup = ownsGroup
         self.pools = pools
+        self.quiesce = quiesce
     }
 
     /// The bound port.
@@ -61,11 +67,25 @@ public final class ProxyServer: Sendable {
         let ownsGroup = group == nil
         let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.tuning.eventLoopThreads))
 
+        let upstreamTLS: NIOSSLContext?
+        do {
+            upstreamTLS =
+                configuration.upstream.scheme == .https
+                ? try UpstreamTLS.makeContext(caFile: configuration.upstreamCAFile) : nil
+        } catch {
+            if ownsGroup { try? await group.shutdownGracefully() }
+            throw error
+        }
         var pools: [ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>] = [:]
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = try await loop.submit {
                 NIOLoopBound(
-                    UpstreamConnectionPool(eventLoop: loop, configuration: configuration, logger: logger),
+                    UpstreamConnectionPool(
+                        eventLoop: loop,
+                        configuration: configuration,
+                        tlsContext: upstreamTLS,
+                        logger: logger
+                    ),
                     eventLoop: loop
                 )
             }.get()
@@ -86,7 +106,8 @@ public final class ProxyServer: Sendable {
             trustedProxies: configuration.trustedProxies,
             accessLog: accessLog,
             api: presignAPI,
-            cors: configuration.cors
+            cors: configuration.cors,
+            objectSizeLimit: configuration.limits.maxObjectSize.map(ObjectSizeLimit.init(maximum:))
         )
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderFieldSize = configuration.limits.maxHeaderFieldSize
@@ -95,9 +116,22 @@ public final class ProxyServer: Sendable {
         let limits = decoderLimits
         let tuning = configuration.tuning
         let clientIdle = configuration.timeouts.clientIdle
+        let clientHead = configuration.timeouts.clientHead
+        let listenerTLS = configuration.listen.tls
+        let maxConnections = configuration.limits.maxConnections
+        let quiesce = ServerQuiescingHelper(group: group)
 
         do {
             let channel = try await ServerBootstrap(group: group)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                        if let maxConnections { try sync.addHandler(ConnectionLimitHandler(maximum: maxConnections)) }
+                    }
+                }
+                // One accept per read, so the connection limit is never overshot by a batch of accepts.
+                .serverChannelOption(.maxMessagesPerRead, value: maxConnections == nil ? UInt(4) : UInt(1))
                 .serverChannelOption(.backlog, value: configuration.listen.backlog)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -111,12 +145,18 @@ public final class ProxyServer: Sendable {
                         guard let pool = sharedPools[ObjectIdentifier(channel.eventLoop)]?.value else {
                             throw ChannelError.ioOnClosedChannel
                         }
+                        let sync = channel.pipeline.syncOperations
+                        if let listenerTLS {
+                            // The context in force now: a reload changes it for connections accepted later.
+                            try sync.addHandler(NIOSSLServerHandler(context: listenerTLS.context))
+                        }
                         try ProxyServer.configureClientPipeline(
-                            channel.pipeline.syncOperations,
+                            sync,
                             services: services,
                             upstreams: pool,
                             limits: limits,
-                            clientIdle: clientIdle
+                            clientIdle: clientIdle,
+                            clientHead: clientHead
                         )
                     }
                 }
@@ -127,7 +167,7 @@ public final class ProxyServer: Sendable {
                 "listening",
                 metadata: [
                     "address": "\(address)", "upstream": "\(configuration.upstream)",
-                    "mode": "\(configuration.mode.name)",
+                    "mode": "\(configuration.mode.name)", "tls": "\(listenerTLS != nil)",
                 ]
             )
             return ProxyServer(
@@ -135,7 +175,8 @@ public final class ProxyServer: Sendable {
                 serverChannel: channel,
                 group: group,
                 ownsGroup: ownsGroup,
-                pools: sharedPools
+                pools: sharedPools,
+                quiesce: quiesce
             )
         } catch {
             if ownsGroup { try? await group.shutdownGracefully() }
@@ -150,14 +191,18 @@ public final class ProxyServer: Sendable {
         services: ProxyServices,
         upstreams: any UpstreamConnectionSource,
         limits: NIOHTTPDecoderLimitConfiguration,
-        clientIdle: TimeAmount
+        clientIdle: TimeAmount,
+        clientHead: TimeAmount? = nil
     ) throws {
+        let headTimeout = clientHead.map(RequestHeadTimeout.init(timeout:))
+        if let headTimeout { try pipeline.addHandler(headTimeout.makeRawSide()) }
         try pipeline.configureHTTPServerPipeline(
             withPipeliningAssistance: true,
             withErrorHandling: false,
             withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits
         )
+        if let headTimeout { try pipeline.addHandler(headTimeout.makeParsedSide()) }
         try pipeline.addHandler(S3ProtocolErrorHandler())
         // Reads only: tracking writes would cost a promise per write. While a response streams, missing reads
         // are normal and the proxy handler ignores the event; the upstream side has its own timeout.
@@ -176,6 +221,30 @@ public final class ProxyServer: Sendable {
     /// Waits until the listener is closed.
     public func run() async throws {
         try await serverChannel.closeFuture.get()
+    }
+
+    /// Graceful shutdown: stops accepting at once (new connections are refused), lets every request in
+    /// flight finish and closes each client connection once it has no request left, for at most
+    /// `timeout`; then closes whatever is still open (see `close()`).
+    ///
+    /// - Returns: `true` if every connection finished within `timeout`.
+    @discardableResult
+    public func drainAndClose(timeout: TimeAmount, logger: Logger) async throws -> Bool {
+        let loop = group.next()
+        let drained = loop.makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: drained)
+        // Whichever comes first completes the promise; the other completion is a no-op.
+        let timer = loop.scheduleTask(in: timeout) { drained.fail(DrainTimeout()) }
+        let finished = (try? await drained.futureResult.get()) != nil
+        timer.cancel()
+        if !finished {
+            logger.warning(
+                "drain timeout reached; closing the connections still open",
+                metadata: ["drain.timeout_seconds": "\(timeout.nanoseconds / 1_000_000_000)"]
+            )
+        }
+        try await close()
+        return finished
     }
 
     /// Stops accepting, closes idle upstream connections and, if the server made its event loops, shuts
@@ -197,3 +266,6 @@ public final class ProxyServer: Sendable {
         return Int64(ts.tv_sec)
     }
 }
+
+/// The drain time ran out with connections still open.
+private struct DrainTimeout: Error {}

@@ -27,4 +27,6 @@ struct ProxyServices: Sendable {
         guard let api, error.code == .signatureDoesNotMatch else { return error }
         return api.mintedUploads.explain(error, head: head, now: clock())
     }
+    /// Uploads larger than this are refused with `EntityTooLarge`; `nil` for no limit.
+    var objectSizeLimit: ObjectSizeLimit? = nil
 }

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import Verifier
 
@@ -15,8 +16,15 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
         public private(set) var authorizer: AccessPolicyAuthorizer
         /// The presign API's keys, by the key itself.
         public private(set) var apiKeys: [String: APIKey]
+        /// When keys stop working, in seconds since 1970, by key id; keys without an expiry are absent.
+        public private(set) var expires: [String: Int64]
 
-        public init(credentials: [Credential], policies: [String: AccessPolicy], apiKeys: [APIKey] = []) {
+        public init(
+            credentials: [Credential],
+            policies: [String: AccessPolicy],
+            apiKeys: [APIKey] = [],
+            expires: [String: Int64] = [:]
+        ) {
             var byId: [String: Credential] = [:]
             for credential in credentials { byId[credential.accessKeyId] = credential }
             self.credentials = byId
@@ -25,6 +33,7 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
             var byKey: [String: APIKey] = [:]
             for key in apiKeys { byKey[key.apiKey] = key }
             self.apiKeys = byKey
+            self.expires = expires
         }
     }
 
@@ -39,9 +48,20 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
     }
 
     private let current: Mutex<Snapshot>
+    private let clock: @Sendable () -> Int64
+    private let logger: Logger
 
-    public init(_ snapshot: Snapshot) {
+    /// - Parameters:
+    ///   - clock: Seconds since 1970, for key expiry; the wall clock unless a test freezes it.
+    ///   - logger: Where a refused expired key is logged (by id).
+    public init(
+        _ snapshot: Snapshot,
+        clock: @escaping @Sendable () -> Int64 = ProxyServer.wallClock,
+        logger: Logger? = nil
+    ) {
         current = Mutex(snapshot)
+        self.clock = clock
+        self.logger = logger ?? .disabled
     }
 
     /// Puts `snapshot` in force and says what changed.
@@ -56,6 +76,7 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
         let newIds = Set(snapshot.credentials.keys)
         let kept = oldIds.intersection(newIds).filter {
             old.credentials[$0] != snapshot.credentials[$0] || old.policies[$0] != snapshot.policies[$0]
+                || old.expires[$0] != snapshot.expires[$0]
         }
         return Change(
             added: newIds.subtracting(oldIds).sorted(),
@@ -64,8 +85,15 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
         )
     }
 
+    /// The key's credential, or `nil` if it is unknown, disabled or expired (the verifier then answers
+    /// `InvalidAccessKeyId`, exactly as for an unknown key).
     public func credential(forAccessKeyId accessKeyId: String) -> Credential? {
-        current.withLock { $0.credentials[accessKeyId] }
+        let (credential, expires) = current.withLock { ($0.credentials[accessKeyId], $0.expires[accessKeyId]) }
+        if let expires, credential != nil, clock() >= expires {
+            logger.notice("access key expired; refused", metadata: ["s3.access_key": "\(accessKeyId)"])
+            return nil
+        }
+        return credential
     }
 
     public func apiKey(presented: String) -> APIKey? {

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Keep-alive connections to the upstream for one event loop. Client and upstream channels of a request
 /// share that loop, so the pool needs no locks: it is only ever touched from its loop.
@@ -17,15 +18,18 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
     private let eventLoop: EventLoop
     private let configuration: ProxyConfiguration
     private let logger: Logger
+    /// For an `https` upstream: the client TLS context every connection starts from.
+    private let tlsContext: NIOSSLContext?
     private var idle: [UpstreamConnection] = []
     /// Connections open or being opened, busy or idle.
     private(set) var openCount = 0
     private var waiters: CircularBuffer<Waiter> = []
     private var isShutDown = false
 
-    init(eventLoop: EventLoop, configuration: ProxyConfiguration, logger: Logger) {
+    init(eventLoop: EventLoop, configuration: ProxyConfiguration, tlsContext: NIOSSLContext? = nil, logger: Logger) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.tlsContext = tlsContext
         self.logger = logger
     }
 
@@ -91,6 +95,10 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
         openCount += 1
         let tuning = configuration.tuning
         let readTimeout = configuration.timeouts.upstreamRead
+        let tlsContext = tlsContext
+        let upstream = configuration.upstream
+        // Completed by the handshake handler; made here so the connect result can wait on it.
+        let handshake: EventLoopPromise<Void>? = tlsContext == nil ? nil : eventLoop.makePromise()
         ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.timeouts.upstreamConnect)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -100,12 +108,35 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let tlsContext {
+                        // SNI and the name check use the host name; an IP literal is checked against the
+                        // certificate's IP addresses instead (SNI cannot carry one).
+                        try sync.addHandler(
+                            NIOSSLClientHandler(
+                                context: tlsContext,
+                                serverHostname: upstream.hostIsIPAddress ? nil : upstream.host
+                            )
+                        )
+                        if let handshake { try sync.addHandler(UpstreamTLSHandshakeHandler(done: handshake)) }
+                    }
                     try sync.addHTTPClientHandlers()
                     try sync.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try sync.addHandler(UpstreamHandler())
                 }
             }
             .connect(host: configuration.upstream.host, port: configuration.upstream.port)
+            .flatMapErrorThrowing { error in
+                handshake?.fail(error)  // never left pending (a no-op if the handler already completed it)
+                throw error
+            }
+            .flatMap { channel in
+                // Over TLS the connection is usable only once the handshake (and the certificate check) passed.
+                guard let handshake else { return channel.eventLoop.makeSucceededFuture(channel) }
+                return handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw UpstreamTLSFailure(underlying: error)
+                }
+            }
             .assumeIsolated()
             .whenComplete { result in
                 switch result {
@@ -122,6 +153,13 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
                     callback(.success(connection))
                 case .failure(ChannelError.connectTimeout):
                     self.connectFailed(.connectTimeout, callback: callback)
+                case .failure(let failure as UpstreamTLSFailure):
+                    // An operator's problem (wrong CA, wrong name), not a passing network hiccup: say it loudly.
+                    self.logger.error(
+                        "upstream TLS handshake failed",
+                        metadata: ["upstream": "\(self.configuration.upstream)", "error": "\(failure.underlying)"]
+                    )
+                    self.connectFailed(.connectFailed("TLS: \(failure.underlying)"), callback: callback)
                 case .failure(let error):
                     self.logger.debug("upstream connect failed", metadata: ["error": "\(error)"])
                     self.connectFailed(.connectFailed(String(describing: error)), callback: callback)
@@ -148,4 +186,9 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
         waiter.timeout?.cancel()
         connect(waiter.callback)
     }
+}
+
+/// A TLS handshake with the upstream that failed after the TCP connect succeeded.
+struct UpstreamTLSFailure: Error {
+    var underlying: any Error
 }

@@ -5,7 +5,9 @@ import Verifier
 /// Reads the `--credentials` file: `{"keys": [{"accessKeyId": "...", "secretAccessKey": "..."}]}`, where a
 /// key may also carry `"sessionToken"`, `"disabled": true` (the key is refused as unknown) and a policy,
 /// `"allow": [{"bucket": "photos", "prefix": "uploads/", "actions": ["read", "write", "delete", "list",
-/// "multipart"]}]` (`"*"` for every bucket; no `allow` means full access).
+/// "multipart"]}]` (`"*"` for every bucket; no `allow` means full access), `"expires":
+/// "2027-01-01T00:00:00Z"` (from then on the key is refused as unknown) and, during a secret rotation,
+/// `"previousSecretAccessKey"` (signatures made with either secret are accepted).
 ///
 /// Keys of the presign API sit beside them: `"apiKeys": [{"apiKey": "...", "accessKeyId": "...",
 /// "presignPerMinute": 60}]`, where `accessKeyId` names one of `keys` (its secret signs the URLs, its policy
@@ -36,6 +38,8 @@ enum CredentialsFile {
         var sessionToken: String?
         var disabled: Bool?
         var allow: [Grant]?
+        var expires: String?
+        var previousSecretAccessKey: String?
     }
 
     private struct Grant: Decodable {
@@ -50,11 +54,20 @@ enum CredentialsFile {
         var policies: [String: AccessPolicy]
         /// The presign API's keys.
         var apiKeys: [APIKey] = []
+        /// Expiry times (seconds since 1970) of the keys that have one.
+        var expires: [String: Int64] = [:]
+
+        /// The set to put in force.
+        var snapshot: ReloadableKeys.Snapshot {
+            .init(credentials: credentials, policies: policies, apiKeys: apiKeys, expires: expires)
+        }
     }
 
     static let topLevelFields: Set<String> = ["keys", "apiKeys"]
     static let apiKeyFields: Set<String> = ["apiKey", "accessKeyId", "presignPerMinute"]
-    static let keyFields: Set<String> = ["accessKeyId", "secretAccessKey", "sessionToken", "disabled", "allow"]
+    static let keyFields: Set<String> = [
+        "accessKeyId", "secretAccessKey", "sessionToken", "disabled", "allow", "expires", "previousSecretAccessKey",
+    ]
     static let grantFields: Set<String> = ["bucket", "prefix", "actions"]
 
     static func load(path: String) throws(Error) -> Keys {
@@ -86,8 +99,8 @@ enum CredentialsFile {
             guard let key = entry as? [String: Any] else { throw fail("keys[\(i)] must be an object") }
             if let unknown = key.keys.filter({ !keyFields.contains($0) }).sorted().first {
                 throw fail(
-                    "unknown field \"\(unknown)\" in keys[\(i)] "
-                        + "(expected accessKeyId, secretAccessKey, sessionToken, disabled, allow)"
+                    "unknown field \"\(unknown)\" in keys[\(i)] (expected accessKeyId, secretAccessKey, "
+                        + "previousSecretAccessKey, sessionToken, disabled, expires, allow)"
                 )
             }
             for (j, grant) in (key["allow"] as? [Any] ?? []).enumerated() {
@@ -148,12 +161,24 @@ enum CredentialsFile {
                 }
                 loaded.policies[key.accessKeyId] = AccessPolicy(grants: grants)
             }
+            if let previous = key.previousSecretAccessKey, previous.isEmpty {
+                throw fail("keys[\(i)].previousSecretAccessKey is empty")
+            }
+            if let text = key.expires {
+                guard let date = ISO8601DateFormatter().date(from: text) else {
+                    throw fail(
+                        "keys[\(i)].expires: \"\(text)\" is not an RFC 3339 UTC time such as 2027-01-01T00:00:00Z"
+                    )
+                }
+                loaded.expires[key.accessKeyId] = Int64(date.timeIntervalSince1970.rounded(.down))
+            }
             if key.disabled == true { continue }
             loaded.credentials.append(
                 Credential(
                     accessKeyId: key.accessKeyId,
                     secretAccessKey: key.secretAccessKey,
-                    sessionToken: key.sessionToken
+                    sessionToken: key.sessionToken,
+                    previousSecretAccessKey: key.previousSecretAccessKey
                 )
             )
         }

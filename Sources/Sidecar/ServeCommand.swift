@@ -15,12 +15,26 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Listen for S3 requests, verify their SigV4 signatures, and forward verified ones upstream."
     )
 
-    @Option(help: "Address to listen on, as host:port (\"[::1]:8080\" for IPv6). Port 0 picks a free port.")
-    var listen: String = "127.0.0.1:8080"
+    @Option(
+        help: ArgumentHelp(
+            "A JSON configuration file holding any of these options (keys are the flags in camelCase).",
+            discussion: "Precedence: flags, then environment variables, then this file, then defaults.",
+            valueName: "path"
+        )
+    )
+    var config: String?
+
+    @Option(
+        help: """
+            Address to listen on, as host:port ("[::1]:8080" for IPv6). Port 0 picks a free port. \
+            [default: \(ServeOptions.defaultListen)]
+            """
+    )
+    var listen: String?
 
     @Option(
         help: ArgumentHelp(
-            "The backend to forward to, e.g. http://127.0.0.1:9000 (no path).",
+            "The backend to forward to, e.g. http://127.0.0.1:9000 or https://minio.internal (no path).",
             discussion: """
                 Without it, the sidecar starts the embedded development store over --data-dir on a loopback \
                 port and sits in front of it in trusted mode, with a generated key (kept in the data \
@@ -30,8 +44,22 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var upstream: String?
 
-    @Option(help: "Embedded store only (no --upstream): the directory that holds its buckets and key file.")
-    var dataDir: String = "./data"
+    @Option(
+        name: .customLong("upstream-ca"),
+        help: ArgumentHelp(
+            "https upstream: a PEM bundle of CA certificates to trust instead of the system's.",
+            valueName: "path"
+        )
+    )
+    var upstreamCa: String?
+
+    @Option(
+        help: """
+            Embedded store only (no --upstream): the directory that holds its buckets and key file. \
+            [default: ./data]
+            """
+    )
+    var dataDir: String?
 
     @Option(
         help: ArgumentHelp(
@@ -45,8 +73,13 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var mode: Mode?
 
-    @Option(help: "The region clients sign for (and, in resign mode, the region signed for upstream).")
-    var region: String = "us-east-1"
+    @Option(
+        help: """
+            The region clients sign for (and, in resign mode, the region signed for upstream). \
+            [default: us-east-1]
+            """
+    )
+    var region: String?
 
     @Option(
         help: ArgumentHelp(
@@ -70,11 +103,19 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var upstreamChecksumTrailer: TrailingChecksumForwarding?
 
-    @Option(help: "resign mode: the backend's access key id.")
+    @Option(help: "resign mode: the backend's access key id (or S3_SIDECAR_UPSTREAM_ACCESS_KEY_ID).")
     var upstreamAccessKeyId: String?
 
-    @Option(help: "resign mode: the backend's secret access key.")
+    @Option(
+        help: """
+            resign mode: the backend's secret access key (better: \
+            S3_SIDECAR_UPSTREAM_SECRET_ACCESS_KEY or a file).
+            """
+    )
     var upstreamSecretAccessKey: String?
+
+    @Option(help: ArgumentHelp("resign mode: a file holding the backend's secret access key.", valueName: "path"))
+    var upstreamSecretAccessKeyFile: String?
 
     @Option(
         help: ArgumentHelp(
@@ -82,7 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
             discussion: "Refused V2 requests get S3's InvalidRequest naming AWS4-HMAC-SHA256."
         )
     )
-    var sigv2: SignatureV2Policy = .accept
+    var sigv2: SignatureV2Policy?
 
     @Option(
         help: ArgumentHelp(
@@ -92,17 +133,50 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var adminListen: String?
 
-    @Option(help: "Seconds a client connection may stay idle before it is closed.")
-    var idleTimeout: Int = 60
+    @Option(help: ArgumentHelp("TLS on the listener: the PEM certificate chain (leaf first).", valueName: "path"))
+    var tlsCert: String?
 
-    @Option(help: "Seconds without progress before an upstream request is given up.")
-    var upstreamTimeout: Int = 60
+    @Option(help: ArgumentHelp("TLS on the listener: the PEM private key of the certificate.", valueName: "path"))
+    var tlsKey: String?
 
-    @Option(help: "Upstream connections per event loop.")
-    var upstreamConnections: Int = 128
+    @Option(
+        help: """
+            Seconds a client connection may stay idle (also: a stalled request body) before it is \
+            closed. [default: 60]
+            """
+    )
+    var idleTimeout: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(help: "Seconds a client may take to send a request head once it has begun it. [default: 30]")
+    var headerTimeout: Int?
+
+    @Option(help: "Seconds without progress before an upstream request is given up. [default: 60]")
+    var upstreamTimeout: Int?
+
+    @Option(help: "Upstream connections per event loop. [default: 128]")
+    var upstreamConnections: Int?
+
+    @Option(
+        help: """
+            On SIGTERM/SIGINT: seconds requests in flight may take to finish before connections are \
+            closed. [default: 30]
+            """
+    )
+    var drainTimeout: Int?
+
+    @Option(
+        help: """
+            Open client connections at most; more wait in the listen backlog until one closes. \
+            [default: no limit]
+            """
+    )
+    var maxConnections: Int?
+
+    @Option(help: "Largest object a PUT may upload, in bytes; larger ones get EntityTooLarge. [default: no limit]")
+    var maxObjectSize: Int64?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [default: info]")
+    var logLevel: String?
 
     @OptionGroup(title: "Operations")
     var operations: OperationsOptions
@@ -119,12 +193,46 @@ struct ServeCommand: AsyncParsableCommand {
         case accept, refuse
     }
 
-    private static func endpoint(_ url: String) throws -> UpstreamEndpoint {
-        let parsed = Result { () throws(UpstreamEndpoint.ParseError) in try UpstreamEndpoint(url: url) }
-        switch parsed {
-        case .success(let endpoint): return endpoint
-        case .failure(let error): throw ConfigurationError(description: error.description)
+    /// The layer the flags give: one line per option.
+    var flagSettings: ServeSettings {
+        var s = ServeSettings()
+        s.listen = listen
+        s.upstream = upstream
+        s.upstreamCa = upstreamCa
+        s.dataDir = dataDir
+        s.mode = mode?.rawValue
+        s.region = region
+        s.credentials = credentials
+        s.upstreamAccessKeyId = upstreamAccessKeyId
+        s.upstreamSecretAccessKey = upstreamSecretAccessKey
+        s.upstreamSecretAccessKeyFile = upstreamSecretAccessKeyFile
+        s.sigv2 = sigv2?.rawValue
+        s.adminListen = adminListen
+        s.tlsCert = tlsCert
+        s.tlsKey = tlsKey
+        s.idleTimeout = idleTimeout
+        s.headerTimeout = headerTimeout
+        s.upstreamTimeout = upstreamTimeout
+        s.upstreamConnections = upstreamConnections
+        s.drainTimeout = drainTimeout
+        s.maxConnections = maxConnections
+        s.maxObjectSize = maxObjectSize
+        s.upstreamChecksumTrailer = upstreamChecksumTrailer?.rawValue
+        s.logLevel = logLevel
+        return s
+    }
+
+    /// Flags over environment over the configuration file (defaults come in `ServeOptions.resolve`).
+    func mergedSettings() throws -> ServeSettings {
+        var file = ServeSettings()
+        if let config {
+            do throws(ConfigurationFieldError) {
+                file = try ServeSettings.load(configFile: config)
+            } catch {
+                throw ConfigurationError(description: "configuration file \(config): \(error.description)")
+            }
         }
+        return flagSettings.overlaid(on: ServeSettings.fromEnvironment().overlaid(on: file))
     }
 
     private static func keys(_ path: String) throws -> CredentialsFile.Keys {
@@ -135,89 +243,79 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    /// The mode in force: trusted in front of the embedded store, passthrough by default otherwise.
-    private var effectiveMode: Mode { mode ?? (upstream == nil ? .trusted : .passthrough) }
-
-    func validate() throws {
-        if upstream == nil, let mode, mode != .trusted {
-            throw ValidationError("Without --upstream the embedded store runs behind the sidecar in trusted mode only.")
-        }
-        if upstream != nil, credentials == nil {
-            throw ValidationError("--upstream needs --credentials, the file of keys clients sign with.")
-        }
-        let mode = effectiveMode
-        if mode == .resign && (upstreamAccessKeyId == nil || upstreamSecretAccessKey == nil) {
-            throw ValidationError(
-                "--mode resign needs --upstream-access-key-id and --upstream-secret-access-key."
-            )
-        }
-        if mode != .resign && (upstreamAccessKeyId != nil || upstreamSecretAccessKey != nil) {
-            throw ValidationError(
-                "--upstream-access-key-id and --upstream-secret-access-key apply only to --mode resign."
-            )
-        }
-        if mode == .passthrough && upstreamChecksumTrailer != nil {
-            throw ValidationError("--upstream-checksum-trailer applies only to resign and trusted (passthrough forwards the body as sent).")
-        }
-        if Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
-        }
-        guard idleTimeout > 0, upstreamTimeout > 0, upstreamConnections > 0 else {
-            throw ValidationError("--idle-timeout, --upstream-timeout and --upstream-connections must be positive.")
-        }
-    }
-
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        operations.bootstrapLogging(level: level)
+        let settings = try mergedSettings()
+        let options: ServeOptions
+        do throws(ConfigurationFieldError) {
+            options = try ServeOptions.resolve(settings)
+        } catch {
+            throw ConfigurationError(description: error.description)
+        }
+        operations.bootstrapLogging(level: options.logLevel)
         // Opened first: an unwritable access log stops start-up before anything listens.
         let accessLog = try operations.makeAccessLog()
         let logger = Logger(label: "s3-sidecar")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let (host, port) = try ListenAddress.parse(listen)
+        let region = options.region
+        let dataDir = options.dataDir
         var embedded: DevStoreServer?
         let endpoint: UpstreamEndpoint
         let keys: CredentialsFile.Keys
-        if let upstream {
-            endpoint = try Self.endpoint(upstream)
-            keys = try Self.keys(credentials ?? "")
+        if let upstream = options.upstream {
+            endpoint = upstream
+            keys = try Self.keys(options.credentials ?? "")
         } else {
             let store = try await EmbeddedBackend.start(dataDirectory: dataDir, region: region, logger: logger)
             embedded = store
             endpoint = UpstreamEndpoint(host: "127.0.0.1", port: store.port)
-            keys = try credentials.map(Self.keys)
+            keys = try options.credentials.map(Self.keys)
                 ?? CredentialsFile.Keys(credentials: EmbeddedBackend.credentials(dataDirectory: dataDir), policies: [:])
         }
 
         let upstreamMode: UpstreamMode
-        switch effectiveMode {
+        switch options.mode {
         case .passthrough: upstreamMode = .passthrough
         case .trusted: upstreamMode = .trusted
         case .resign:
             upstreamMode = .resign(
                 UpstreamCredentials(
-                    accessKeyId: upstreamAccessKeyId ?? "",
-                    secretAccessKey: upstreamSecretAccessKey ?? "",
+                    accessKeyId: options.upstreamAccessKeyId ?? "",
+                    secretAccessKey: options.upstreamSecretAccessKey ?? "",
                     region: region
                 )
             )
         }
 
+        var tls: ListenerTLS?
+        if let cert = options.tlsCert, let key = options.tlsKey {
+            do {
+                tls = try ListenerTLS(certificatePath: cert, keyPath: key)
+            } catch {
+                throw ConfigurationError(description: "tlsCert/tlsKey: cannot load \(cert) and \(key): \(error)")
+            }
+        }
+
         var configuration = ProxyConfiguration(
-            listen: .init(host: host, port: port),
+            listen: .init(host: options.listenHost, port: options.listenPort, tls: tls),
             upstream: endpoint,
             mode: upstreamMode,
-            trailingChecksum: upstreamChecksumTrailer,
-            timeouts: .init(clientIdle: .seconds(Int64(idleTimeout)), upstreamRead: .seconds(Int64(upstreamTimeout))),
-            pool: .init(maxConnectionsPerEventLoop: upstreamConnections)
+            trailingChecksum: options.upstreamChecksumTrailer,
+            timeouts: .init(
+                clientIdle: .seconds(Int64(options.idleTimeout)),
+                upstreamRead: .seconds(Int64(options.upstreamTimeout)),
+                clientHead: .seconds(Int64(options.headerTimeout))
+            ),
+            limits: .init(maxConnections: options.maxConnections, maxObjectSize: options.maxObjectSize),
+            pool: .init(maxConnectionsPerEventLoop: options.upstreamConnections),
+            upstreamCAFile: options.upstreamCa
         )
         configuration.trustedProxies = try operations.parsedTrustedProxies()
         configuration.cors = browser.cors
-        let keyStore = ReloadableKeys(.init(credentials: keys.credentials, policies: keys.policies, apiKeys: keys.apiKeys))
+        let keyStore = ReloadableKeys(keys.snapshot, logger: logger)
         let verifier = SigV4Verifier(
-            configuration: .init(regions: [region], acceptSignatureV2: sigv2 == .accept),
+            configuration: .init(regions: [region], acceptSignatureV2: options.sigv2 == .accept),
             credentials: keyStore
         )
         let server = try await ProxyServer.start(
@@ -233,26 +331,30 @@ struct ServeCommand: AsyncParsableCommand {
             logger: logger,
             accessLog: accessLog
         )
-        // SIGHUP, or a change to the file, puts a new set of keys and policies in force.
+        // SIGHUP, or a change to the file, puts a new set of keys and policies in force (and a new TLS pair).
         let reloader = CredentialsReloader(
-            path: credentials ?? (dataDir as NSString).appendingPathComponent(EmbeddedBackend.credentialsFileName),
+            path: options.credentials ?? (dataDir as NSString).appendingPathComponent(EmbeddedBackend.credentialsFileName),
             keys: keyStore,
+            tls: tls,
+            onSignal: restartNotice(running: settings, logger: logger),
             logger: logger
         )
         reloader.start()
+        let host = options.listenHost
         let ip = server.localAddress.ipAddress ?? host
         let address = "\(ip.contains(":") ? "[\(ip)]" : ip):\(server.port)"
         var banner = ""
         if embedded != nil, let key = keys.credentials.first {
             banner = EmbeddedBackend.banner(
-                endpoint: "http://\(address)",
+                endpoint: "\(tls == nil ? "http" : "https")://\(address)",
                 region: region,
                 credential: key,
                 dataDirectory: dataDir
             )
         }
         var adminLine = ""
-        if let adminListen {
+        var admin: AdminServer?
+        if let adminListen = options.adminListen {
             let (adminHost, adminPort) = try ListenAddress.parse(adminListen)
             // The proxy's own verifier and key store: a reload applies to /auth as well.
             let auth = AuthRequestEndpoint(
@@ -261,19 +363,58 @@ struct ServeCommand: AsyncParsableCommand {
                 configuration: .init(requireUnsignedPayload: operations.authRequireUnsignedPayload),
                 accessLog: accessLog
             )
-            let admin = try await AdminServer.start(
+            let started = try await AdminServer.start(
                 host: adminHost,
                 port: adminPort,
                 registry: registry,
                 auth: auth,
                 logger: logger
             )
-            adminLine = "s3-sidecar admin on \(adminHost.contains(":") ? "[\(adminHost)]" : adminHost):\(admin.port)\n"
+            admin = started
+            adminLine = "s3-sidecar admin on \(adminHost.contains(":") ? "[\(adminHost)]" : adminHost):\(started.port)\n"
         }
         // Unbuffered, so a supervisor reading the port (with --listen ...:0) sees it at once.
         FileHandle.standardOutput.write(Data((banner + adminLine + "s3-sidecar listening on \(address)\n").utf8))
-        try await server.run()
+        try await SidecarService.run(
+            server: server,
+            drainTimeout: .seconds(Int64(options.drainTimeout)),
+            logger: logger
+        )
+        try? await admin?.channel.close()
         try await embedded?.shutdown()
+        logger.notice("stopped")
+    }
+}
+
+extension ServeCommand {
+    /// With a configuration file: what SIGHUP also does, beyond reloading keys and TLS.
+    func restartNotice(running: ServeSettings, logger: Logger) -> (@Sendable () -> Void)? {
+        guard let config else { return nil }
+        let flags = flagSettings
+        return { Self.noteRestartNeeded(configFile: config, flags: flags, running: running, logger: logger) }
+    }
+
+    /// On SIGHUP: the credentials and TLS files are reloaded, nothing else. If the configuration file now
+    /// says something else for another option, say that it needs a restart (rather than ignore it quietly).
+    static func noteRestartNeeded(configFile: String, flags: ServeSettings, running: ServeSettings, logger: Logger) {
+        let file: ServeSettings
+        do throws(ConfigurationFieldError) {
+            file = try ServeSettings.load(configFile: configFile)
+        } catch {
+            logger.error("configuration file not valid; nothing of it was applied", metadata: ["error": "\(error)"])
+            return
+        }
+        let now = flags.overlaid(on: ServeSettings.fromEnvironment().overlaid(on: file))
+        let changed = now.changedFields(from: running)
+        if !changed.isEmpty {
+            logger.warning(
+                """
+                configuration file changed options that apply only after a restart; SIGHUP reloads the \
+                credentials and TLS files only
+                """,
+                metadata: ["config.changed": "\(changed.joined(separator: ","))"]
+            )
+        }
     }
 }
 

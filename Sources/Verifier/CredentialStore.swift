@@ -5,11 +5,26 @@ public struct Credential: Sendable, Hashable {
     /// For temporary credentials: the session token a request must present
     /// (`X-Amz-Security-Token` / `x-amz-security-token`). `nil` for long-term keys.
     public var sessionToken: String?
+    /// During a secret rotation: the secret being retired, still accepted beside `secretAccessKey` so that
+    /// clients can move over one by one. `nil` outside a rotation.
+    public var previousSecretAccessKey: String?
 
-    public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil) {
+    public init(
+        accessKeyId: String,
+        secretAccessKey: String,
+        sessionToken: String? = nil,
+        previousSecretAccessKey: String? = nil
+    ) {
         self.accessKeyId = accessKeyId
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
+        self.previousSecretAccessKey = previousSecretAccessKey
+    }
+
+    /// The secrets a signature may be made with, current first.
+    public var acceptedSecrets: [String] {
+        if let previousSecretAccessKey { return [secretAccessKey, previousSecretAccessKey] }
+        return [secretAccessKey]
     }
 }
 

@@ -130,16 +130,20 @@ public struct PostPolicy: Sendable {
 
         // The signature covers the policy exactly as sent (its base64 text).
         let policyText = value("policy")!
-        let key = verifier.signingKeys.key(
-            secretAccessKey: credential.secretAccessKey,
-            date: scope.date,
-            region: scope.region,
-            service: scope.service
-        )
-        var expected: [UInt8] = []
-        key.appendSignatureHex(of: Array(policyText.utf8), to: &expected)
         let provided = value("x-amz-signature")!
-        guard constantTimeEquals(expected, provided) else {
+        // During a rotation either secret may have signed.
+        let matched = credential.acceptedSecrets.contains { secret in
+            let key = verifier.signingKeys.key(
+                secretAccessKey: secret,
+                date: scope.date,
+                region: scope.region,
+                service: scope.service
+            )
+            var expected: [UInt8] = []
+            key.appendSignatureHex(of: Array(policyText.utf8), to: &expected)
+            return constantTimeEquals(expected, provided)
+        }
+        guard matched else {
             throw S3Error.signatureDoesNotMatch(details: [
                 S3Error.Detail("AWSAccessKeyId", accessKeyId),
                 S3Error.Detail("StringToSign", policyText),

@@ -136,18 +136,26 @@ public struct SigV4Verifier: Sendable {
             timestamp: signed.timestamp,
             scope: signed.scope
         )
-        let key = signingKeys.key(
-            secretAccessKey: credential.secretAccessKey,
-            date: signed.scope.date,
-            region: signed.scope.region,
-            service: signed.scope.service
-        )
-        var expected: [UInt8] = []
-        expected.reserveCapacity(64)
-        key.appendSignatureHex(of: stringToSign, to: &expected)
+        // During a rotation either secret may have signed; the one that did also checks the chunk signatures.
+        var matched: SigningKey?
+        for secret in credential.acceptedSecrets {
+            let candidate = signingKeys.key(
+                secretAccessKey: secret,
+                date: signed.scope.date,
+                region: signed.scope.region,
+                service: signed.scope.service
+            )
+            var expected: [UInt8] = []
+            expected.reserveCapacity(64)
+            candidate.appendSignatureHex(of: stringToSign, to: &expected)
+            if constantTimeEquals(expected, signed.signature) {
+                matched = candidate
+                break
+            }
+        }
         // A signed header the request lacks would canonicalize as empty; S3 refuses it as a mismatch, and so
         // do we, even if the signer had signed an empty value.
-        guard canonical.missingHeaders.isEmpty, constantTimeEquals(expected, signed.signature) else {
+        guard canonical.missingHeaders.isEmpty, let key = matched else {
             throw signatureMismatch(signed, canonical: canonical, stringToSign: stringToSign)
         }
 

@@ -126,12 +126,16 @@ extension SigV4Verifier {
             rawPath: rawPath,
             rawQuery: rawQuery
         )
-        let expected = HMAC<Insecure.SHA1>.authenticationCode(
-            for: stringToSign,
-            using: SymmetricKey(data: Array(credential.secretAccessKey.utf8))
-        )
         let provided = Data(base64Encoded: providedSignature).map(Array.init) ?? []
-        guard constantTimeEquals(Array(expected), provided) else {
+        // During a rotation either secret may have signed.
+        let secret = credential.acceptedSecrets.first { secret in
+            let expected = HMAC<Insecure.SHA1>.authenticationCode(
+                for: stringToSign,
+                using: SymmetricKey(data: Array(secret.utf8))
+            )
+            return constantTimeEquals(Array(expected), provided)
+        }
+        guard let secret else {
             throw S3Error.signatureDoesNotMatch(details: [
                 S3Error.Detail("AWSAccessKeyId", accessKeyId),
                 S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
@@ -171,7 +175,7 @@ extension SigV4Verifier {
             payload: payload,
             payloadHash: payloadHash,
             signingKey: signingKeys.key(
-                secretAccessKey: credential.secretAccessKey,
+                secretAccessKey: secret,
                 date: date,
                 region: scope.region,
                 service: "s3"

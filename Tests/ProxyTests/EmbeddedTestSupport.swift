@@ -91,7 +91,8 @@ struct EmbeddedProxy {
         behaviour: FakeUpstreams.Behaviour = .immediate,
         authorizer: any RequestAuthorizer = AllowAllAuthorizer(),
         trustedProxies: TrustedProxies = .none,
-        accessLog: AccessLog = AccessLog(logger: nil)
+        accessLog: AccessLog = AccessLog(logger: nil),
+        maxObjectSize: Int64? = nil
     ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
         var services = ProxyServices(
@@ -103,7 +104,8 @@ struct EmbeddedProxy {
                 trailingChecksum: trailingChecksum
             ),
             clock: { TestSigner.now },
-            logger: .disabled
+            logger: .disabled,
+            objectSizeLimit: maxObjectSize.map(ObjectSizeLimit.init(maximum:))
         )
         services.trustedProxies = trustedProxies
         services.accessLog = accessLog

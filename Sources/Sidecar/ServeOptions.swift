@@ -1,0 +1,186 @@
+import Foundation
+import Logging
+import Proxy
+
+/// The `serve` options in force: the merged settings checked, with defaults filled in. Every check names
+/// the field it refused, as the configuration file spells it.
+struct ServeOptions {
+    enum Mode: String, CaseIterable { case passthrough, resign, trusted }
+    enum SignatureV2Policy: String, CaseIterable { case accept, refuse }
+
+    var listenHost: String
+    var listenPort: Int
+    var listen: String
+    var upstream: UpstreamEndpoint?
+    var upstreamCa: String?
+    var dataDir: String
+    var mode: Mode
+    var region: String
+    var credentials: String?
+    var upstreamAccessKeyId: String?
+    var upstreamSecretAccessKey: String?
+    var sigv2: SignatureV2Policy
+    var adminListen: String?
+    var tlsCert: String?
+    var tlsKey: String?
+    var idleTimeout: Int
+    var headerTimeout: Int
+    var upstreamTimeout: Int
+    var upstreamConnections: Int
+    var drainTimeout: Int
+    var maxConnections: Int?
+    var maxObjectSize: Int64?
+    /// `nil`: the mode's default.
+    var upstreamChecksumTrailer: TrailingChecksumForwarding?
+    var logLevel: Logger.Level
+
+    /// The defaults, for the README and `--help`.
+    static let defaultListen = "127.0.0.1:8080"
+    static let defaultDataDir = "./data"
+    static let defaultRegion = "us-east-1"
+    static let defaultIdleTimeout = 60
+    static let defaultHeaderTimeout = 30
+    static let defaultUpstreamTimeout = 60
+    static let defaultUpstreamConnections = 128
+    static let defaultDrainTimeout = 30
+
+    /// Checks `settings` and fills in defaults. Files are only checked to be readable where the value is
+    /// read at once (the upstream secret file); the credentials and TLS files are loaded by the caller.
+    static func resolve(_ settings: ServeSettings) throws(ConfigurationFieldError) -> ServeOptions {
+        func fail(_ field: String, _ message: String) -> ConfigurationFieldError {
+            ConfigurationFieldError(field: field, message: message)
+        }
+        func positive(_ value: Int?, _ field: String, default fallback: Int) throws(ConfigurationFieldError) -> Int {
+            let value = value ?? fallback
+            guard value > 0 else { throw fail(field, "must be a positive number, got \(value)") }
+            return value
+        }
+
+        let listen = settings.listen ?? defaultListen
+        let parsedListen: (host: String, port: Int)
+        do {
+            parsedListen = try ListenAddress.parse(listen)
+        } catch {
+            throw fail("listen", "\(error)")
+        }
+        if let admin = settings.adminListen {
+            do { _ = try ListenAddress.parse(admin) } catch { throw fail("adminListen", "\(error)") }
+        }
+
+        var upstream: UpstreamEndpoint?
+        if let url = settings.upstream {
+            do throws(UpstreamEndpoint.ParseError) {
+                upstream = try UpstreamEndpoint(url: url)
+            } catch {
+                throw fail("upstream", error.description)
+            }
+        }
+        if settings.upstreamCa != nil && upstream?.scheme != .https {
+            throw fail("upstreamCa", "applies only to an https:// upstream")
+        }
+
+        var mode = Mode.passthrough
+        if let text = settings.mode {
+            guard let parsed = Mode(rawValue: text) else {
+                throw fail("mode", "must be passthrough, resign or trusted, got \"\(text)\"")
+            }
+            mode = parsed
+        } else if upstream == nil {
+            mode = .trusted
+        }
+        if upstream == nil && mode != .trusted {
+            throw fail("mode", "without upstream the embedded store runs behind the sidecar in trusted mode only")
+        }
+        if upstream != nil && settings.credentials == nil {
+            throw fail("credentials", "an upstream needs a credentials file, the keys clients sign with")
+        }
+
+        var secret = settings.upstreamSecretAccessKey
+        if let file = settings.upstreamSecretAccessKeyFile {
+            if secret != nil {
+                throw fail("upstreamSecretAccessKeyFile", "give the secret or a file holding it, not both")
+            }
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw fail("upstreamSecretAccessKeyFile", "cannot read \(file)")
+            }
+            // A trailing newline is an editor's, not the secret's.
+            secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if secret?.isEmpty ?? true { throw fail("upstreamSecretAccessKeyFile", "\(file) is empty") }
+        }
+        if mode == .resign {
+            guard settings.upstreamAccessKeyId != nil else {
+                throw fail("upstreamAccessKeyId", "resign mode needs the backend's access key id")
+            }
+            guard secret != nil else {
+                throw fail("upstreamSecretAccessKey", "resign mode needs the backend's secret access key")
+            }
+        } else if settings.upstreamAccessKeyId != nil || secret != nil {
+            throw fail(
+                settings.upstreamAccessKeyId != nil ? "upstreamAccessKeyId" : "upstreamSecretAccessKey",
+                "applies only to resign mode"
+            )
+        }
+
+        var sigv2 = SignatureV2Policy.accept
+        if let text = settings.sigv2 {
+            guard let parsed = SignatureV2Policy(rawValue: text) else {
+                throw fail("sigv2", "must be accept or refuse, got \"\(text)\"")
+            }
+            sigv2 = parsed
+        }
+        if (settings.tlsCert == nil) != (settings.tlsKey == nil) {
+            throw fail(settings.tlsCert == nil ? "tlsCert" : "tlsKey", "TLS needs both a certificate and a key file")
+        }
+        let levelText = settings.logLevel ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw fail("logLevel", "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        if let max = settings.maxConnections, max <= 0 { throw fail("maxConnections", "must be positive") }
+        if let max = settings.maxObjectSize, max < 0 { throw fail("maxObjectSize", "must not be negative") }
+        if let region = settings.region, region.isEmpty { throw fail("region", "must not be empty") }
+        var trailer: TrailingChecksumForwarding?
+        if let text = settings.upstreamChecksumTrailer {
+            guard let parsed = TrailingChecksumForwarding(rawValue: text) else {
+                throw fail("upstreamChecksumTrailer", "must be aws-chunked or drop, got \"\(text)\"")
+            }
+            guard mode != .passthrough else {
+                throw fail(
+                    "upstreamChecksumTrailer",
+                    "applies only to resign and trusted (passthrough forwards the body as sent)"
+                )
+            }
+            trailer = parsed
+        }
+
+        return ServeOptions(
+            listenHost: parsedListen.host,
+            listenPort: parsedListen.port,
+            listen: listen,
+            upstream: upstream,
+            upstreamCa: settings.upstreamCa,
+            dataDir: settings.dataDir ?? defaultDataDir,
+            mode: mode,
+            region: settings.region ?? defaultRegion,
+            credentials: settings.credentials,
+            upstreamAccessKeyId: settings.upstreamAccessKeyId,
+            upstreamSecretAccessKey: secret,
+            sigv2: sigv2,
+            adminListen: settings.adminListen,
+            tlsCert: settings.tlsCert,
+            tlsKey: settings.tlsKey,
+            idleTimeout: try positive(settings.idleTimeout, "idleTimeout", default: defaultIdleTimeout),
+            headerTimeout: try positive(settings.headerTimeout, "headerTimeout", default: defaultHeaderTimeout),
+            upstreamTimeout: try positive(settings.upstreamTimeout, "upstreamTimeout", default: defaultUpstreamTimeout),
+            upstreamConnections: try positive(
+                settings.upstreamConnections,
+                "upstreamConnections",
+                default: defaultUpstreamConnections
+            ),
+            drainTimeout: try positive(settings.drainTimeout, "drainTimeout", default: defaultDrainTimeout),
+            maxConnections: settings.maxConnections,
+            maxObjectSize: settings.maxObjectSize,
+            upstreamChecksumTrailer: trailer,
+            logLevel: level
+        )
+    }
+}
