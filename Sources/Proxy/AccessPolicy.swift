@@ -5,7 +5,8 @@ import Verifier
 /// A grant names a bucket (`"*"` for every bucket), an optional key prefix and the actions it allows.
 /// With a prefix, object requests must name a key under it, listings must ask for a `prefix` under it,
 /// and bucket-wide operations (creating or deleting the bucket, DeleteObjects, whose keys are in the body)
-/// are not allowed at all.
+/// are not allowed at all. Only a grant over every bucket without a prefix covers keys with `.` or `..`
+/// segments, since a backend that normalizes paths would resolve them outside a narrower grant.
 public struct AccessPolicy: Sendable, Hashable {
     public struct Grant: Sendable, Hashable {
         /// A bucket name, or `"*"`.
@@ -38,11 +39,19 @@ public struct AccessPolicy: Sendable, Hashable {
                 return self.bucket == "*" && prefix.isEmpty
             }
             guard matches(bucket: bucket) else { return false }
+            // A limited grant never covers a key with `.` or `..` segments: S3 stores such keys literally,
+            // but a backend that normalizes paths would write `uploads/../../other/x` outside the grant.
+            if let key, !(self.bucket == "*" && prefix.isEmpty), Self.hasDotSegment(key) { return false }
             if prefix.isEmpty { return true }
             if keysInBody { return false }
             if let key { return key.hasPrefix(prefix) }
             if action == .list { return (listPrefix ?? "").hasPrefix(prefix) }
             return false
+        }
+
+        /// Whether a decoded key has a `.` or `..` path segment (`a/../b`, `./a`, `..`).
+        static func hasDotSegment(_ key: String) -> Bool {
+            key.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == "." || $0 == ".." }
         }
     }
 

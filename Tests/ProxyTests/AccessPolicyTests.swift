@@ -75,6 +75,21 @@ struct AccessPolicyTests {
         #expect(!allows("GET", "/private/anything"))
     }
 
+    @Test("a limited grant never covers a key with dot segments, escaped or not; a grant over everything does")
+    func dotSegments() {
+        let allows = { (method: String, uri: String) in Self.limited.allows(Self.operation(method, uri)) }
+        #expect(!allows("PUT", "/photos/uploads/../../public/x"), "a normalizing backend would write outside the prefix")
+        #expect(!allows("PUT", "/photos/uploads/%2E%2E/%2e%2e/public/x"))
+        #expect(!allows("GET", "/public/../photos/secret"))
+        #expect(!allows("GET", "/public/./a"))
+        #expect(!allows("GET", "/public/.."))
+        #expect(allows("GET", "/public/a..b/.c/..d"), "dots inside a segment are ordinary key bytes")
+        let copy = Self.operation("PUT", "/photos/uploads/c.jpg", headers: [("x-amz-copy-source", "/public/../photos/x")])
+        #expect(!Self.limited.allows(copy))
+        let everything = AccessPolicy(grants: [.init(bucket: "*", actions: [.read, .write])])
+        #expect(everything.allows(Self.operation("PUT", "/photos/uploads/../x")), "nothing to escape from")
+    }
+
     @Test("a copy needs read on its source too, and DeleteObjects a grant without prefix")
     func copyAndBulkDelete() {
         let intoUploads = Self.operation("PUT", "/photos/uploads/copy.jpg", headers: [("x-amz-copy-source", "/public/a.jpg")])
