@@ -19,7 +19,7 @@ def write_keys(path, *keys):
     os.replace(temporary, path)  # atomic, as an operator's tooling would
 
 
-def eventually(check, timeout=10):
+def eventually(check, timeout=30):  # generous: a loaded CI machine polls late
     deadline = time.time() + timeout
     while True:
         try:
