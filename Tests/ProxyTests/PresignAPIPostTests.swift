@@ -53,7 +53,8 @@ struct PresignAPIPostTests {
     func formVerifies() throws {
         let (response, json) = Base.presign(
             Base.makeAPI(),
-            #"{"key": "docs/report.pdf", "action": "post", "contentType": "application/pdf", "maxSize": 1048576, "expiresIn": 600}"#
+            #"{"key": "docs/report.pdf", "action": "post", "contentType": "application/pdf", "#
+                + #""maxSize": 1048576, "expiresIn": 600}"#
         )
         #expect(response.status == .ok)
         #expect(json["success"] as? Bool == true)
@@ -137,7 +138,8 @@ struct PresignAPIPostTests {
     func successFields() throws {
         let (_, json) = Base.presign(
             Base.makeAPI(),
-            #"{"key": "a.txt", "action": "post", "successActionRedirect": "https://app.example.com/done?x=1", "successActionStatus": 201}"#
+            #"{"key": "a.txt", "action": "post", "successActionRedirect": "https://app.example.com/done?x=1", "#
+                + #""successActionStatus": 201}"#
         )
         let (_, fields) = try Self.form(json)
         #expect(fields.first { $0.name == "success_action_redirect" }?.value == "https://app.example.com/done?x=1")
@@ -162,7 +164,7 @@ struct PresignAPIPostTests {
             (#"{"key": "a", "action": "post", "keyPrefix": "yes"}"#, "keyPrefix"),
             (#"{"key": "a", "action": "post", "successActionStatus": 302}"#, "successActionStatus"),
             (#"{"key": "a", "action": "post", "successActionStatus": "201"}"#, "successActionStatus"),
-            (#"{"key": "a", "action": "post", "successActionRedirect": "javascript:alert(1)"}"#, "successActionRedirect"),
+            (#"{"key": "a", "action": "post", "successActionRedirect": "javascript:1"}"#, "successActionRedirect"),
             (#"{"key": "a", "action": "post", "successActionRedirect": "https://a b"}"#, "successActionRedirect"),
             (#"{"key": "a", "action": "post", "successActionRedirect": 7}"#, "successActionRedirect"),
             (#"{"key": "a", "action": "post", "contentType": "text/plain\r\nX: y"}"#, "contentType"),

@@ -201,7 +201,8 @@ def form_apps(stack, workdir, browser_bucket):
     env = {**os.environ, "S3_SIDECAR_API_KEY": API_KEY}
     services = {}
     try:
-        for label, prefix, limit in (("form", "form-uploads/", FORM_MAX), ("small-form", "small-form/", SMALL_FORM_MAX)):
+        apps = (("form", "form-uploads/", FORM_MAX), ("small-form", "small-form/", SMALL_FORM_MAX))
+        for label, prefix, limit in apps:
             port = e2e.free_port()
             services[label] = e2e.Service(
                 f"app server ({label})",
@@ -224,12 +225,15 @@ def submit_the_form(driver, page_url, path, timeout):
     driver.find_element(By.ID, "file").send_keys(str(path))
     driver.find_element(By.ID, "upload").click()
     WebDriverWait(driver, timeout, poll_frequency=0.2).until(
-        lambda d: not d.find_elements(By.ID, "upload-form") and d.execute_script("return document.readyState") == "complete"
+        lambda d: not d.find_elements(By.ID, "upload-form")
+        and d.execute_script("return document.readyState") == "complete"
     )
     return form_action
 
 
-def test_form_page_posts_100_mib_through_the_sidecar_byte_identical(stack, form_apps, driver, moto_s3, browser_bucket, tmp_path):
+def test_form_page_posts_100_mib_through_the_sidecar_byte_identical(
+    stack, form_apps, driver, moto_s3, browser_bucket, tmp_path
+):
     path = tmp_path / "form big upload.bin"
     expected = random_file(path, FORM_FILE)
     app = form_apps["form"]
@@ -245,7 +249,9 @@ def test_form_page_posts_100_mib_through_the_sidecar_byte_identical(stack, form_
     assert sha256_of_object(moto_s3, browser_bucket, key) == expected
 
 
-def test_form_page_refuses_a_file_over_max_size_and_stores_nothing(form_apps, driver, moto_s3, browser_bucket, tmp_path):
+def test_form_page_refuses_a_file_over_max_size_and_stores_nothing(
+    form_apps, driver, moto_s3, browser_bucket, tmp_path
+):
     path = tmp_path / "too-big.bin"
     random_file(path, SMALL_FORM_MAX + 1)
     submit_the_form(driver, form_apps["small-form"].url + "/form", path, timeout=60)

@@ -514,7 +514,8 @@ def test_post_form_refuses_another_content_type_and_stores_nothing(api, moto_s3,
 
 def test_post_form_policy_and_validation_statuses(api, bucket):
     # The limited key may write under uploads/ only.
-    status, _, envelope = presign(api, bucket, {"key": "uploads/", "keyPrefix": True, "action": "post"}, key=LIMITED_KEY)
+    body = {"key": "uploads/", "keyPrefix": True, "action": "post"}
+    status, _, envelope = presign(api, bucket, body, key=LIMITED_KEY)
     assert status == 200, envelope
     for body in ({"key": "other/a", "action": "post"}, {"key": "upload", "keyPrefix": True, "action": "post"}):
         status, _, envelope = presign(api, bucket, body, key=LIMITED_KEY)
