@@ -5,8 +5,9 @@ import Verifier
 /// The JSON API under `/api/object-storage/`: presigned URLs for applications that hold an API key, and
 /// a listing of a bucket so they can find keys to hand out.
 ///
-/// - `POST /api/object-storage/buckets/{name}/presign` with `{"key", "action": "upload" | "download",
-///   "contentType"?, "expiresIn"?}`
+/// - `POST /api/object-storage/buckets/{name}/presign` with `{"key", "action": "upload" | "download" |
+///   "post", "contentType"?, "expiresIn"?}`; `"post"` (a browser form, S3 POST Object) also takes
+///   `"maxSize"?`, `"keyPrefix"?`, `"successActionRedirect"?` and `"successActionStatus"?`
 /// - `GET /api/object-storage/buckets/{name}/objects?prefix=&cursor=&limit=`
 ///
 /// This type is the API's logic, free of I/O: requests in, `PresignAPIResponse` out, the clock and the rate
@@ -67,15 +68,29 @@ public struct PresignAPI: Sendable {
     enum Action: String, CaseIterable {
         case upload
         case download
+        /// A signed HTML form (S3 POST Object): `{"url", "fields"}` instead of a presigned URL.
+        case post
 
         /// The policy action the key needs.
         var policyAction: S3Action {
             switch self {
-            case .upload: .write
+            case .upload, .post: .write
             case .download: .read
             }
         }
+
+        /// The HTTP method the minted URL or form is used with.
+        var method: String {
+            switch self {
+            case .upload: "PUT"
+            case .download: "GET"
+            case .post: "POST"
+            }
+        }
     }
+
+    /// S3's largest single PUT, and so the largest file a form can upload: a form's default `maxSize`.
+    static let maxPostSize: Int64 = 5 * 1024 * 1024 * 1024
 
     /// The routes of the API.
     enum Route: Equatable {
@@ -215,6 +230,19 @@ public struct PresignAPI: Sendable {
         /// A Double, checked to be integral afterwards: Foundation's decoder reports a fraction or an
         /// overflow for an integer type as invalid JSON with no field named.
         var expiresIn: Double?
+        // `"post"` only.
+        var maxSize: Double?
+        var keyPrefix: Bool?
+        var successActionRedirect: String?
+        var successActionStatus: Double?
+    }
+
+    /// What a form adds to a presign request, validated.
+    private struct PostOptions {
+        var maxSize: Int64 = PresignAPI.maxPostSize
+        var keyIsPrefix = false
+        var successActionRedirect: String?
+        var successActionStatus: Int?
     }
 
     private struct PresignData: Encodable {
@@ -223,6 +251,8 @@ public struct PresignAPI: Sendable {
         var method: String
         /// Headers the request must carry (the signed Content-Type).
         var headers: [String: String]?
+        /// A form's fields, to send before the file (`"post"`).
+        var fields: [String: String]?
     }
 
     /// `POST …/buckets/{bucket}/presign`.
@@ -260,13 +290,15 @@ public struct PresignAPI: Sendable {
             }
             let request = try Self.decodePresign(body)
             try Self.validateBucket(bucket)
-            try Self.validateKey(request.key)
             guard let action = Action(rawValue: request.action) else {
                 throw Failure.validation(
                     "action",
                     "action must be one of " + Action.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
                 )
             }
+            let post = try Self.postOptions(request, action: action)
+            // A form's key prefix may be empty: the whole bucket.
+            if !(post?.keyIsPrefix == true && request.key.isEmpty) { try Self.validateKey(request.key) }
             if let contentType = request.contentType { try Self.validateContentType(contentType) }
             var expiresIn = configuration.defaultExpiresIn
             if let raw = request.expiresIn {
@@ -281,21 +313,24 @@ public struct PresignAPI: Sendable {
                     "expiresIn must be between 1 and \(configuration.maxExpiresIn) seconds"
                 )
             }
+            // For a prefix form the prefix stands for the key: a grant whose prefix it starts with covers
+            // every key under it (and the form upload checks the final key again).
             try authorize(
                 S3Operation(
                     accessKeyId: credential.accessKeyId,
-                    method: action == .upload ? "PUT" : "GET",
+                    method: action.method,
                     bucket: bucket,
                     key: request.key,
                     action: action.policyAction
                 ),
-                what: "\(action.rawValue) \(bucket)/\(request.key)"
+                what: "\(action.rawValue) \(bucket)/\(request.key)\(post?.keyIsPrefix == true ? "*" : "")"
             )
             let data = try mint(
                 action,
                 bucket: bucket,
                 key: request.key,
                 contentType: request.contentType,
+                post: post,
                 expiresIn: expiresIn,
                 credential: credential,
                 base: configuration.publicURL ?? fallbackURL,
@@ -312,20 +347,43 @@ public struct PresignAPI: Sendable {
         bucket: String,
         key: String,
         contentType: String?,
+        post: PostOptions?,
         expiresIn: Int64,
         credential: Credential,
         base: PublicURL,
         now: Int64
     ) throws(Failure) -> PresignData {
-        let method: String
+        let method = action.method
         var signedContentType: String?
         switch action {
         case .upload:
-            method = "PUT"
             signedContentType = contentType
         case .download:
             // A GET carries no body: a signed Content-Type would only force browsers to send one.
-            method = "GET"
+            break
+        case .post:
+            let options = post ?? PostOptions()
+            let form = PostForm.mint(
+                bucket: bucket,
+                key: key,
+                keyIsPrefix: options.keyIsPrefix,
+                contentType: contentType,
+                maxSize: options.maxSize,
+                minSize: 0,
+                successActionStatus: options.successActionStatus,
+                successActionRedirect: options.successActionRedirect,
+                expiresIn: expiresIn,
+                credential: credential,
+                region: configuration.region,
+                service: configuration.service,
+                now: now
+            )
+            return PresignData(
+                url: base.description + form.path,
+                expiresIn: expiresIn,
+                method: method,
+                fields: form.fieldDictionary
+            )
         }
         let minted: PresignedURL.Minted
         do throws(S3Error) {
@@ -365,7 +423,11 @@ public struct PresignAPI: Sendable {
 
     /// Decodes the presign body; every way it can be wrong is a `VALIDATION_ERROR` naming the field.
     private static func decodePresign(_ body: [UInt8]) throws(Failure) -> PresignRequest {
-        let expected = ["key": "a string", "action": "a string", "contentType": "a string", "expiresIn": "an integer"]
+        let expected = [
+            "key": "a string", "action": "a string", "contentType": "a string", "expiresIn": "an integer",
+            "maxSize": "an integer", "keyPrefix": "a boolean", "successActionRedirect": "a string",
+            "successActionStatus": "an integer",
+        ]
         func field(_ path: [any CodingKey]) -> String { path.first?.stringValue ?? "body" }
         func wrongType(_ path: [any CodingKey]) -> Failure {
             let name = field(path)
@@ -388,6 +450,54 @@ public struct PresignAPI: Sendable {
         } catch {
             throw Failure.validation("body", "the body is not valid JSON")
         }
+    }
+
+    /// The form fields of `"post"`, validated; `nil` for another action, which must not carry them.
+    private static func postOptions(_ request: PresignRequest, action: Action) throws(Failure) -> PostOptions? {
+        guard action == .post else {
+            let given: [(String, Bool)] = [
+                ("maxSize", request.maxSize != nil), ("keyPrefix", request.keyPrefix != nil),
+                ("successActionRedirect", request.successActionRedirect != nil),
+                ("successActionStatus", request.successActionStatus != nil),
+            ]
+            if let field = given.first(where: \.1)?.0 {
+                throw Failure.validation(field, "\(field) applies to \"action\": \"post\" only")
+            }
+            return nil
+        }
+        var options = PostOptions()
+        options.keyIsPrefix = request.keyPrefix ?? false
+        if let raw = request.maxSize {
+            guard raw == raw.rounded(), raw >= 1, raw <= Double(maxPostSize) else {
+                throw Failure.validation(
+                    "maxSize",
+                    "maxSize must be an integer number of bytes between 1 and \(maxPostSize)"
+                        + " (5 GiB, S3's largest single upload)"
+                )
+            }
+            options.maxSize = Int64(raw)
+        }
+        if let raw = request.successActionStatus {
+            guard [200.0, 201, 204].contains(raw) else {
+                throw Failure.validation("successActionStatus", "successActionStatus must be 200, 201 or 204")
+            }
+            options.successActionStatus = Int(raw)
+        }
+        if let redirect = request.successActionRedirect {
+            let bytes = Array(redirect.utf8)
+            let lower = redirect.lowercased()
+            guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), bytes.count <= 2048,
+                bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            else {
+                throw Failure.validation(
+                    "successActionRedirect",
+                    "successActionRedirect must be an absolute http(s) URL"
+                        + " of at most 2048 printable ASCII characters"
+                )
+            }
+            options.successActionRedirect = redirect
+        }
+        return options
     }
 
     /// A Content-Type goes into a header and a signature: printable ASCII, trimmed, of sane length.

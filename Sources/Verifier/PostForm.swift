@@ -32,6 +32,8 @@ public struct PostForm: Sendable, Equatable {
     ///   - maxSize: When set, the largest file allowed (`content-length-range` from `minSize`).
     ///   - minSize: The smallest file allowed when `maxSize` is set.
     ///   - successActionStatus: `200`, `201` or `204` (S3's default) for the reply.
+    ///   - successActionRedirect: Where the browser goes once the file is stored (a 303 with the bucket,
+    ///     key and ETag appended); S3 prefers it to `successActionStatus`.
     ///   - expiresIn: Seconds from `now` until the policy expires.
     ///   - credential: Signs the policy; its session token, if any, goes in the form.
     ///   - region: The signing region (one the verifier serves).
@@ -45,6 +47,7 @@ public struct PostForm: Sendable, Equatable {
         maxSize: Int64? = nil,
         minSize: Int64 = 0,
         successActionStatus: Int? = nil,
+        successActionRedirect: String? = nil,
         expiresIn: Int64,
         credential: Credential,
         region: String,
@@ -71,6 +74,10 @@ public struct PostForm: Sendable, Equatable {
         if let successActionStatus {
             fields.append(("success_action_status", String(successActionStatus)))
             conditions.append(["eq", "$success_action_status", String(successActionStatus)])
+        }
+        if let successActionRedirect {
+            fields.append(("success_action_redirect", successActionRedirect))
+            conditions.append(["eq", "$success_action_redirect", successActionRedirect])
         }
         if let maxSize {
             conditions.append(["content-length-range", minSize, maxSize])

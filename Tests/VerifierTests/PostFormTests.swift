@@ -94,4 +94,21 @@ struct PostFormTests {
             _ = try PostPolicy.verify(fields: form.fields, bucket: "b", filename: nil, now: Self.now, verifier: verifier)
         }
     }
+
+    @Test("success_action_redirect and success_action_status go in the form and are bound by the policy")
+    func successFields() throws {
+        let form = PostForm.mint(
+            bucket: "my-bucket", key: "k", successActionStatus: 201,
+            successActionRedirect: "https://app.example.com/done", expiresIn: 60, credential: Self.credential,
+            region: "eu-west-1", now: Self.now
+        )
+        #expect(form.fieldDictionary["success_action_redirect"] == "https://app.example.com/done")
+        #expect(form.fieldDictionary["success_action_status"] == "201")
+        // The file comes after every field: the signature and policy last.
+        #expect(form.fields.last?.name == "x-amz-signature")
+        #expect(throws: Never.self) { try verify(form.fields) }
+        var redirected = form.fields
+        redirected[redirected.firstIndex { $0.name == "success_action_redirect" }!].value = "https://evil.example/"
+        #expect(throws: S3Error.self) { try verify(redirected) }
+    }
 }

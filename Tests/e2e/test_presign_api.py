@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import botocore.exceptions
 import pytest
+import requests
 
 import e2e_support as e2e
 
@@ -427,3 +428,104 @@ def test_public_url_is_the_base_of_minted_urls(sidecar_bin, moto, workdir, tmp_p
         )
         assert result.returncode != 0
         assert "--public-url" in result.stderr, result.stderr
+
+
+# MARK: - "action": "post" (browser forms)
+
+
+def post_form(envelope, data, filename="upload.bin", file_type="application/octet-stream", **overrides):
+    """Posts a minted form with `requests` as a browser would: the fields, then the file last."""
+    fields = {**envelope["data"]["fields"], **overrides}
+    return requests.post(
+        envelope["data"]["url"], data=fields, files={"file": (filename, data, file_type)},
+        allow_redirects=False, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("mode", ["passthrough", "resign"])
+def test_minted_post_form_stores_the_file_byte_identical(api_sidecars, moto_s3, bucket, mode):
+    api = api_sidecars(mode)
+    data = os.urandom(700_000)
+    status, headers, envelope = presign(
+        api, bucket,
+        {"key": "forms/report.pdf", "action": "post", "contentType": "application/pdf", "maxSize": 1_000_000,
+         "expiresIn": 300},
+    )
+    assert status == 200, envelope
+    assert envelope["success"] is True
+    assert envelope["data"]["method"] == "POST"
+    assert envelope["data"]["expiresIn"] == 300
+    assert envelope["data"]["url"] == f"{api.url}/{bucket}"
+    assert envelope["data"]["fields"]["key"] == "forms/report.pdf"
+    assert envelope["data"]["fields"]["Content-Type"] == "application/pdf"
+    assert headers["x-ratelimit-limit"] == "60"
+
+    response = post_form(envelope, data, file_type="application/pdf")
+    assert response.status_code == 204, response.text
+    stored = moto_s3.get_object(Bucket=bucket, Key="forms/report.pdf")
+    assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(data).digest()
+    assert stored["ContentType"] == "application/pdf"
+
+
+def test_post_form_with_a_key_prefix_takes_the_file_name_and_redirects(api, moto_s3, bucket):
+    status, _, envelope = presign(
+        api, bucket,
+        {"key": "inbox/", "keyPrefix": True, "action": "post", "maxSize": 10_000,
+         "successActionRedirect": "http://app.e2e.test:8000/done"},
+    )
+    assert status == 200, envelope
+    assert envelope["data"]["fields"]["key"] == "inbox/${filename}"
+    data = os.urandom(5000)
+    response = post_form(envelope, data, filename="photo 1.jpg")
+    assert response.status_code == 303, response.text
+    location = urlsplit(response.headers["Location"])
+    assert (location.scheme, location.netloc, location.path) == ("http", "app.e2e.test:8000", "/done")
+    query = parse_qs(location.query)
+    assert query["bucket"] == [bucket] and query["key"] == ["inbox/photo 1.jpg"] and query["etag"]
+    assert moto_s3.get_object(Bucket=bucket, Key="inbox/photo 1.jpg")["Body"].read() == data
+
+    # The key may be changed within the prefix only.
+    response = post_form(envelope, b"x", key="elsewhere/photo.jpg")
+    assert response.status_code == 403
+    assert e2e.s3_error_code(response.content) == "AccessDenied"
+    assert "elsewhere/photo.jpg" not in e2e.object_keys(moto_s3, bucket)
+
+
+def test_post_form_refuses_a_file_over_max_size_and_stores_nothing(api, moto_s3, bucket):
+    _, _, envelope = presign(api, bucket, {"key": "forms/too-big.bin", "action": "post", "maxSize": 100_000})
+    response = post_form(envelope, os.urandom(100_001))
+    assert response.status_code == 400, response.text
+    assert e2e.s3_error_code(response.content) == "EntityTooLarge"
+    assert "forms/too-big.bin" not in e2e.object_keys(moto_s3, bucket)
+    # Exactly maxSize is fine.
+    assert post_form(envelope, os.urandom(100_000)).status_code == 204
+
+
+def test_post_form_refuses_another_content_type_and_stores_nothing(api, moto_s3, bucket):
+    _, _, envelope = presign(
+        api, bucket, {"key": "forms/typed.pdf", "action": "post", "contentType": "application/pdf"}
+    )
+    response = post_form(envelope, b"<html></html>", **{"Content-Type": "text/html"})
+    assert response.status_code == 403, response.text
+    assert e2e.s3_error_code(response.content) == "AccessDenied"
+    assert "Policy Condition failed" in e2e.s3_error_message(response.content)
+    assert "forms/typed.pdf" not in e2e.object_keys(moto_s3, bucket)
+
+
+def test_post_form_policy_and_validation_statuses(api, bucket):
+    # The limited key may write under uploads/ only.
+    body = {"key": "uploads/", "keyPrefix": True, "action": "post"}
+    status, _, envelope = presign(api, bucket, body, key=LIMITED_KEY)
+    assert status == 200, envelope
+    for body in ({"key": "other/a", "action": "post"}, {"key": "upload", "keyPrefix": True, "action": "post"}):
+        status, _, envelope = presign(api, bucket, body, key=LIMITED_KEY)
+        check_error(status, envelope, 403, "FORBIDDEN")
+    for body, field in (
+        ({"key": "a", "action": "post", "maxSize": -5}, "maxSize"),
+        ({"key": "a", "action": "post", "maxSize": "big"}, "maxSize"),
+        ({"key": "a", "action": "post", "keyPrefix": 1}, "keyPrefix"),
+        ({"key": "a", "action": "upload", "maxSize": 10}, "maxSize"),
+        ({"key": "a", "action": "post", "successActionRedirect": "ftp://x/"}, "successActionRedirect"),
+    ):
+        status, _, envelope = presign(api, bucket, body)
+        check_error(status, envelope, 400, "VALIDATION_ERROR", field=field)
