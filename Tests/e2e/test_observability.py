@@ -188,7 +188,13 @@ def test_an_unreachable_upstream_is_counted(sidecar_bin, tmp_path_factory):
         status, _, body = e2e.raw_request("GET", url, e2e.sign_headers("GET", url))
         assert status in (502, 503)
         error = e2e.s3_error_code(body)
-        m = scrape(admin_port)
+        # The outcome is counted as the exchange closes, just after its reply went out: poll briefly.
+        deadline = time.time() + 10
+        while True:
+            m = scrape(admin_port)
+            if value(m, "s3_sidecar_request_outcomes_total", outcome="refused", code=error) or time.time() > deadline:
+                break
+            time.sleep(0.05)
         assert value(m, "s3_sidecar_upstream_errors_total", stage="connect") == 1
         assert value(m, "s3_sidecar_request_outcomes_total", outcome="refused", code=error) == 1
         assert value(m, "s3_sidecar_requests_total", signature="v4", form="header") == 1
