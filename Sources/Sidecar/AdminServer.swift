@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -17,6 +18,7 @@ struct AdminServer {
         port: Int,
         registry: PrometheusCollectorRegistry,
         auth: AuthRequestEndpoint,
+        readiness: Readiness,
         logger: Logger
     ) async throws -> AdminServer {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -24,7 +26,7 @@ struct AdminServer {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(registry: registry, auth: auth))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(registry: registry, auth: auth, readiness: readiness))
                 }
             }
             .bind(host: host, port: port)
@@ -43,11 +45,13 @@ final class AdminHandler: ChannelInboundHandler {
 
     private let registry: PrometheusCollectorRegistry
     private let auth: AuthRequestEndpoint
+    private let readiness: Readiness
     private var request: HTTPRequestHead?
 
-    init(registry: PrometheusCollectorRegistry, auth: AuthRequestEndpoint) {
+    init(registry: PrometheusCollectorRegistry, auth: AuthRequestEndpoint, readiness: Readiness) {
         self.registry = registry
         self.auth = auth
+        self.readiness = readiness
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -65,6 +69,18 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        if head.method == .GET || head.method == .HEAD, path == "/readyz" {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            readiness.check(on: context.eventLoop).whenSuccess { problem in
+                let (handler, context) = loopBound.value
+                if let problem {
+                    handler.send(.serviceUnavailable, Array("not ready: \(problem)\n".utf8), head: head, context: context)
+                } else {
+                    handler.send(.ok, Array("ready\n".utf8), head: head, context: context)
+                }
+            }
+            return
+        }
         let status: HTTPResponseStatus
         var body: [UInt8]
         var contentType = "text/plain; charset=utf-8"
@@ -87,14 +103,21 @@ final class AdminHandler: ChannelInboundHandler {
         case (.GET, "/healthz"), (.HEAD, "/healthz"):
             status = .ok
             body = Array("ok\n".utf8)
-        case (.GET, "/readyz"), (.HEAD, "/readyz"):
-            // The admin listener starts after the S3 listener is bound: being here means ready.
-            status = .ok
-            body = Array("ready\n".utf8)
         default:
             status = .notFound
             body = Array("not found\n".utf8)
         }
+        send(status, body, contentType: contentType, extraHeaders: extraHeaders, head: head, context: context)
+    }
+
+    private func send(
+        _ status: HTTPResponseStatus,
+        _ body: [UInt8],
+        contentType: String = "text/plain; charset=utf-8",
+        extraHeaders: [AuthRequestEndpoint.Response.Header] = [],
+        head: HTTPRequestHead,
+        context: ChannelHandlerContext
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
@@ -109,5 +132,49 @@ final class AdminHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if !keepAlive { loopBound.value.close(promise: nil) }
         }
+    }
+}
+
+/// What `/readyz` reports. The configuration is loaded once the admin listener runs (it starts after the S3
+/// listener is bound), so ready means: not draining, and the upstream accepts a TCP connection. The probe
+/// result is reused for a second, so a busy prober does not hammer the backend.
+final class Readiness: Sendable {
+    private struct Probe {
+        var at: NIODeadline
+        var problem: String?
+    }
+
+    private let upstreamHost: String
+    private let upstreamPort: Int
+    private let draining = NIOLockedValueBox(false)
+    private let last = NIOLockedValueBox<Probe?>(nil)
+
+    init(upstreamHost: String, upstreamPort: Int) {
+        self.upstreamHost = upstreamHost
+        self.upstreamPort = upstreamPort
+    }
+
+    /// From now on `/readyz` answers 503, so a load balancer stops sending new requests during the drain.
+    func markDraining() {
+        draining.withLockedValue { $0 = true }
+    }
+
+    /// `nil` when ready, else why not.
+    func check(on eventLoop: any EventLoop) -> EventLoopFuture<String?> {
+        if draining.withLockedValue({ $0 }) { return eventLoop.makeSucceededFuture("draining for shutdown") }
+        let now = NIODeadline.now()
+        if let probe = last.withLockedValue({ $0 }), now - probe.at < .seconds(1) {
+            return eventLoop.makeSucceededFuture(probe.problem)
+        }
+        let target = "\(upstreamHost):\(upstreamPort)"
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(2))
+            .connect(host: upstreamHost, port: upstreamPort)
+            .flatMap { channel in channel.close().map { nil as String? } }
+            .flatMapErrorThrowing { error in "upstream \(target) unreachable (\(error))" }
+            .map { [last] problem in
+                last.withLockedValue { $0 = Probe(at: now, problem: problem) }
+                return problem
+            }
     }
 }

@@ -354,6 +354,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var adminLine = ""
         var admin: AdminServer?
+        let readiness = Readiness(upstreamHost: endpoint.host, upstreamPort: endpoint.port)
         if let adminListen = options.adminListen {
             let (adminHost, adminPort) = try ListenAddress.parse(adminListen)
             // The proxy's own verifier and key store: a reload applies to /auth as well.
@@ -368,6 +369,7 @@ struct ServeCommand: AsyncParsableCommand {
                 port: adminPort,
                 registry: registry,
                 auth: auth,
+                readiness: readiness,
                 logger: logger
             )
             admin = started
@@ -378,6 +380,7 @@ struct ServeCommand: AsyncParsableCommand {
         try await SidecarService.run(
             server: server,
             drainTimeout: .seconds(Int64(options.drainTimeout)),
+            onDrain: { readiness.markDraining() },
             logger: logger
         )
         try? await admin?.channel.close()

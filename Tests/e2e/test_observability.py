@@ -6,6 +6,7 @@ import re
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -195,6 +196,11 @@ def test_an_unreachable_upstream_is_counted(sidecar_bin, tmp_path_factory):
             if value(m, "s3_sidecar_request_outcomes_total", outcome="refused", code=error) or time.time() > deadline:
                 break
             time.sleep(0.05)
+        # Not ready while the upstream does not accept connections.
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/readyz", timeout=e2e.IO_TIMEOUT)
+        assert raised.value.code == 503
+        assert b"unreachable" in raised.value.read()
         assert value(m, "s3_sidecar_upstream_errors_total", stage="connect") == 1
         assert value(m, "s3_sidecar_request_outcomes_total", outcome="refused", code=error) == 1
         assert value(m, "s3_sidecar_requests_total", signature="v4", form="header") == 1

@@ -5,6 +5,8 @@ import signal
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -18,17 +20,28 @@ MB = 1024 * 1024
 @pytest.fixture
 def draining_sidecar(sidecar_bin, moto, credentials_file, tmp_path, request):
     drain = getattr(request, "param", 60)
+    admin_port = e2e.free_port()
     service = e2e.start_service(
         "s3-sidecar (shutdown)",
         lambda port: [
             sidecar_bin, "serve", "--listen", f"127.0.0.1:{port}", "--upstream", moto.url, "--mode", "passthrough",
             "--region", e2e.REGION, "--credentials", credentials_file, "--drain-timeout", str(drain),
+            "--admin-listen", f"127.0.0.1:{admin_port}",
         ],
         str(tmp_path / "sidecar.log"),
         ready_timeout=30,
     )
+    service.admin_port = admin_port
     yield service
     service.stop()
+
+
+def readyz(service):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{service.admin_port}/readyz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 class Upload(threading.Thread):
@@ -130,9 +143,13 @@ def test_sigterm_lets_an_inflight_200mb_upload_finish_refuses_new_connections_an
         assert piece, answer
         answer += piece
     assert answer.startswith(b"HTTP/1.1 403") and b"Connection: close" not in answer, answer
+    e2e.wait_for_port(service.admin_port, service.proc, 10)
+    assert readyz(service) == 200
 
     os.kill(service.proc.pid, signal.SIGTERM)
     wait_for_log(service, "shutting down")
+    # A load balancer asking now is told to send nothing more.
+    assert readyz(service) == 503
     # The listener closes right after the log line; on a loaded machine that may take a moment.
     deadline = time.time() + 10
     while True:
