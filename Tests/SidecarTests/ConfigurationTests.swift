@@ -97,7 +97,9 @@ struct ConfigurationTests {
     func keysAndFlagsAgree() throws {
         let help = ServeCommand.helpMessage(columns: 400)
         for field in ServeSettings.fieldNames {
-            #expect(help.contains("--\(ServeSettings.flagName(field)) "), "no flag for \(field)")
+            // A long flag's help starts on the next line.
+            let flag = "--\(ServeSettings.flagName(field))"
+            #expect(help.contains(flag + " ") || help.contains(flag + "\n"), "no flag for \(field)")
         }
         // Every flag fills its key: parse them all and compare with the settings they give.
         let command = try ServeCommand.parse([
