@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Proxy
 
-/// `serve`'s options for browsers: the public base of presigned URLs and cross-origin access.
+/// `serve`'s options for browsers: the public base of presigned URLs and cross-origin access. Flags only
+/// (empty or `nil`: not given); `ServeOptions.resolve` checks the merged values and builds the CORS
+/// configuration.
 struct BrowserOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
@@ -51,37 +53,49 @@ struct BrowserOptions: ParsableArguments {
     )
     var corsExposeHeaders: [String] = []
 
-    @Option(help: "Seconds browsers may cache a CORS preflight answer.")
-    var corsMaxAge: Int = 600
+    @Option(help: "Seconds browsers may cache a CORS preflight answer. [default: 600]")
+    var corsMaxAge: Int?
+
+    static let defaultCORSMaxAge = 600
 
     func validate() throws {
-        if let publicURL { _ = try Self.parsePublicURL(publicURL) }
-        for origin in corsOrigins where origin.isEmpty || origin.contains(" ") || origin.hasSuffix("/") {
+        do throws(ConfigurationFieldError) {
+            if let publicURL { _ = try Self.parsePublicURL(publicURL) }
+        } catch {
+            throw ValidationError("--public-url \(error.message)")
+        }
+        for origin in corsOrigins where !Self.isOrigin(origin) {
             throw ValidationError("--cors-origin \"\(origin)\": expected an origin such as https://app.example.com")
         }
-        guard corsMaxAge >= 0 else { throw ValidationError("--cors-max-age must not be negative.") }
+        guard (corsMaxAge ?? 0) >= 0 else { throw ValidationError("--cors-max-age must not be negative.") }
     }
 
-    /// The CORS configuration, or `nil` without `--cors-origin`.
-    var cors: CORSConfiguration? {
-        guard !corsOrigins.isEmpty else { return nil }
+    /// Roughly: an origin has neither spaces nor a path.
+    static func isOrigin(_ text: String) -> Bool {
+        !(text.isEmpty || text.contains(" ") || text.hasSuffix("/"))
+    }
+
+    /// The CORS configuration, or `nil` without any origin.
+    static func cors(
+        origins: [String],
+        methods: [String],
+        allowHeaders: [String],
+        exposeHeaders: [String],
+        maxAge: Int
+    ) -> CORSConfiguration? {
+        guard !origins.isEmpty else { return nil }
         return CORSConfiguration(
-            allowedOrigins: corsOrigins,
-            allowedMethods: corsMethods.isEmpty
-                ? CORSConfiguration.defaultMethods : corsMethods.map { $0.uppercased() },
-            allowedHeaders: corsAllowHeaders.isEmpty ? ["*"] : corsAllowHeaders,
-            exposedHeaders: corsExposeHeaders.isEmpty ? CORSConfiguration.defaultExposedHeaders : corsExposeHeaders,
-            maxAgeSeconds: corsMaxAge
+            allowedOrigins: origins,
+            allowedMethods: methods.isEmpty ? CORSConfiguration.defaultMethods : methods.map { $0.uppercased() },
+            allowedHeaders: allowHeaders.isEmpty ? ["*"] : allowHeaders,
+            exposedHeaders: exposeHeaders.isEmpty ? CORSConfiguration.defaultExposedHeaders : exposeHeaders,
+            maxAgeSeconds: maxAge
         )
     }
 
-    var presignPublicURL: PresignAPI.PublicURL? {
-        publicURL.flatMap { try? Self.parsePublicURL($0) }
-    }
-
-    /// `https://files.example.com[:port][/]` → scheme and `Host`.
-    static func parsePublicURL(_ text: String) throws -> PresignAPI.PublicURL {
-        func fail(_ why: String) -> ValidationError { ValidationError("--public-url \"\(text)\": \(why)") }
+    /// `https://files.example.com[:port][/]` → scheme and `Host`; errors name the `publicUrl` field.
+    static func parsePublicURL(_ text: String) throws(ConfigurationFieldError) -> PresignAPI.PublicURL {
+        func fail(_ why: String) -> ConfigurationFieldError { ConfigurationFieldError(field: "publicUrl", message: "\"\(text)\": \(why)") }
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
             throw fail("not a URL")
         }

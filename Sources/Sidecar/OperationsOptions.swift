@@ -3,14 +3,16 @@ import Logging
 import Proxy
 
 /// The operator-facing flags of `serve` for logs, the access log, trusted proxies and the nginx
-/// `auth_request` endpoint, and how they become the proxy's values.
+/// `auth_request` endpoint, and how they become the proxy's values. Flags only say what was given (`nil`,
+/// empty, `false`: not given); they join the other layers in `ServeCommand.flagSettings`, and
+/// `ServeOptions.resolve` checks the merged values.
 struct OperationsOptions: ParsableArguments {
     @Option(help: "Log line format: text (the default) or json (one JSON object per line).")
-    var logFormat: LineLogHandler.Format = .text
+    var logFormat: LineLogHandler.Format?
 
     @Option(
         help: ArgumentHelp(
-            "The access log: off, - (with the other log lines, on standard error) or a file to append to.",
+            "The access log: off, - (with the other log lines, on standard error) or a file to append to. [default: off]",
             discussion: """
                 One line per request in --log-format: request id, access key id, auth form, signature version, \
                 bucket, key, action, status, S3 error code, bytes in and out, duration, upstream status, remote \
@@ -19,7 +21,10 @@ struct OperationsOptions: ParsableArguments {
             valueName: "off|-|file"
         )
     )
-    var accessLog: String = "off"
+    var accessLog: String?
+
+    /// `--access-log` values that are not file names.
+    static let accessLogWords: Set<String> = ["off", "-", ""]
 
     @Option(
         name: .customLong("trusted-proxy"),
@@ -46,24 +51,17 @@ struct OperationsOptions: ParsableArguments {
     var authRequireUnsignedPayload = false
 
     func validate() throws {
-        _ = try parsedTrustedProxies()
-    }
-
-    func parsedTrustedProxies() throws -> TrustedProxies {
-        var blocks: [TrustedProxies.CIDR] = []
         for text in trustedProxies {
             do {
-                blocks.append(try TrustedProxies.CIDR(text))
+                _ = try TrustedProxies.CIDR(text)
             } catch {
                 throw ValidationError("--trusted-proxy: \(error.description)")
             }
         }
-        return TrustedProxies(blocks)
     }
 
     /// Installs the process-wide log handler.
-    func bootstrapLogging(level: Logger.Level) {
-        let format = logFormat
+    static func bootstrapLogging(format: LineLogHandler.Format, level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             switch format {
             case .text:
@@ -76,21 +74,20 @@ struct OperationsOptions: ParsableArguments {
         }
     }
 
-    /// The access log the flags ask for (its metrics are counted even when it is off).
-    func makeAccessLog() throws -> AccessLog {
-        switch accessLog {
+    /// The access log `path` asks for (off, -, or a file), its lines in `format` (its metrics are counted
+    /// even when it is off).
+    static func makeAccessLog(path: String, format: LineLogHandler.Format) throws -> AccessLog {
+        switch path {
         case "off", "":
             return AccessLog(logger: nil)
         case "-":
-            let format = logFormat
             return AccessLog(
                 logger: Logger(label: "s3-sidecar.access") { label in
                     LineLogHandler(label: label, format: format, output: .standardError)
                 }
             )
         default:
-            let output = try LogOutput.appending(to: accessLog)
-            let format = logFormat
+            let output = try LogOutput.appending(to: path)
             return AccessLog(
                 logger: Logger(label: "s3-sidecar.access") { label in
                     LineLogHandler(label: label, format: format, output: output)

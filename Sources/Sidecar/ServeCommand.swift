@@ -18,7 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "A JSON configuration file holding any of these options (keys are the flags in camelCase).",
-            discussion: "Precedence: flags, then environment variables, then this file, then defaults.",
+            discussion: """
+                Precedence: flags, then environment variables, then this file, then defaults. A repeatable flag \
+                replaces the file's list. Without this flag, S3_SIDECAR_CONFIG names the file.
+                """,
             valueName: "path"
         )
     )
@@ -219,13 +222,23 @@ struct ServeCommand: AsyncParsableCommand {
         s.maxObjectSize = maxObjectSize
         s.upstreamChecksumTrailer = upstreamChecksumTrailer?.rawValue
         s.logLevel = logLevel
+        s.logFormat = operations.logFormat?.rawValue
+        s.accessLog = operations.accessLog
+        s.trustedProxy = operations.trustedProxies.isEmpty ? nil : operations.trustedProxies
+        s.authRequireUnsignedPayload = operations.authRequireUnsignedPayload ? true : nil
+        s.publicUrl = browser.publicURL
+        s.corsOrigin = browser.corsOrigins.isEmpty ? nil : browser.corsOrigins
+        s.corsMethod = browser.corsMethods.isEmpty ? nil : browser.corsMethods
+        s.corsAllowHeader = browser.corsAllowHeaders.isEmpty ? nil : browser.corsAllowHeaders
+        s.corsExposeHeader = browser.corsExposeHeaders.isEmpty ? nil : browser.corsExposeHeaders
+        s.corsMaxAge = browser.corsMaxAge
         return s
     }
 
     /// Flags over environment over the configuration file (defaults come in `ServeOptions.resolve`).
     func mergedSettings() throws -> ServeSettings {
         var file = ServeSettings()
-        if let config {
+        if let config = configFile {
             do throws(ConfigurationFieldError) {
                 file = try ServeSettings.load(configFile: config)
             } catch {
@@ -233,6 +246,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         return flagSettings.overlaid(on: ServeSettings.fromEnvironment().overlaid(on: file))
+    }
+
+    /// `--config`, else `S3_SIDECAR_CONFIG`.
+    var configFile: String? {
+        config ?? ProcessInfo.processInfo.environment[ServeSettings.configFileVariable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private static func keys(_ path: String) throws -> CredentialsFile.Keys {
@@ -251,9 +269,9 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ConfigurationError(description: error.description)
         }
-        operations.bootstrapLogging(level: options.logLevel)
+        OperationsOptions.bootstrapLogging(format: options.logFormat, level: options.logLevel)
         // Opened first: an unwritable access log stops start-up before anything listens.
-        let accessLog = try operations.makeAccessLog()
+        let accessLog = try OperationsOptions.makeAccessLog(path: options.accessLog, format: options.logFormat)
         let logger = Logger(label: "s3-sidecar")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -311,8 +329,8 @@ struct ServeCommand: AsyncParsableCommand {
             pool: .init(maxConnectionsPerEventLoop: options.upstreamConnections),
             upstreamCAFile: options.upstreamCa
         )
-        configuration.trustedProxies = try operations.parsedTrustedProxies()
-        configuration.cors = browser.cors
+        configuration.trustedProxies = options.trustedProxies
+        configuration.cors = options.cors
         let keyStore = ReloadableKeys(keys.snapshot, logger: logger)
         let verifier = SigV4Verifier(
             configuration: .init(regions: [region], acceptSignatureV2: options.sigv2 == .accept),
@@ -323,7 +341,7 @@ struct ServeCommand: AsyncParsableCommand {
             verifier: verifier,
             authorizer: keyStore,
             presignAPI: PresignAPI(
-                configuration: .init(publicURL: browser.presignPublicURL, region: region),
+                configuration: .init(publicURL: options.publicURL, region: region),
                 apiKeys: keyStore,
                 credentials: keyStore,
                 authorizer: keyStore
@@ -361,7 +379,7 @@ struct ServeCommand: AsyncParsableCommand {
             let auth = AuthRequestEndpoint(
                 verifier: verifier,
                 authorizer: keyStore,
-                configuration: .init(requireUnsignedPayload: operations.authRequireUnsignedPayload),
+                configuration: .init(requireUnsignedPayload: options.authRequireUnsignedPayload),
                 accessLog: accessLog
             )
             let started = try await AdminServer.start(
@@ -392,7 +410,7 @@ struct ServeCommand: AsyncParsableCommand {
 extension ServeCommand {
     /// With a configuration file: what SIGHUP also does, beyond reloading keys and TLS.
     func restartNotice(running: ServeSettings, logger: Logger) -> (@Sendable () -> Void)? {
-        guard let config else { return nil }
+        guard let config = configFile else { return nil }
         let flags = flagSettings
         return { Self.noteRestartNeeded(configFile: config, flags: flags, running: running, logger: logger) }
     }

@@ -33,6 +33,14 @@ struct ServeOptions {
     /// `nil`: the mode's default.
     var upstreamChecksumTrailer: TrailingChecksumForwarding?
     var logLevel: Logger.Level
+    var logFormat: LineLogHandler.Format
+    /// off, - or a file (opened at start: an unwritable one stops start-up, not `resolve`).
+    var accessLog: String
+    var trustedProxies: TrustedProxies
+    var authRequireUnsignedPayload: Bool
+    var publicURL: PresignAPI.PublicURL?
+    /// `nil` without any `corsOrigin`.
+    var cors: CORSConfiguration?
 
     /// The defaults, for the README and `--help`.
     static let defaultListen = "127.0.0.1:8080"
@@ -138,6 +146,7 @@ struct ServeOptions {
         if let max = settings.maxConnections, max <= 0 { throw fail("maxConnections", "must be positive") }
         if let max = settings.maxObjectSize, max < 0 { throw fail("maxObjectSize", "must not be negative") }
         if let region = settings.region, region.isEmpty { throw fail("region", "must not be empty") }
+        let browserAndOperations = try resolveOperationsAndBrowser(settings)
         var trailer: TrailingChecksumForwarding?
         if let text = settings.upstreamChecksumTrailer {
             guard let parsed = TrailingChecksumForwarding(rawValue: text) else {
@@ -180,7 +189,62 @@ struct ServeOptions {
             maxConnections: settings.maxConnections,
             maxObjectSize: settings.maxObjectSize,
             upstreamChecksumTrailer: trailer,
-            logLevel: level
+            logLevel: level,
+            logFormat: browserAndOperations.logFormat,
+            accessLog: browserAndOperations.accessLog,
+            trustedProxies: browserAndOperations.trustedProxies,
+            authRequireUnsignedPayload: browserAndOperations.authRequireUnsignedPayload,
+            publicURL: browserAndOperations.publicURL,
+            cors: browserAndOperations.cors
+        )
+    }
+
+    /// The operations and browser keys, checked: list elements are named as `trustedProxy[2]`.
+    private static func resolveOperationsAndBrowser(
+        _ settings: ServeSettings
+    ) throws(ConfigurationFieldError) -> (
+        logFormat: LineLogHandler.Format, accessLog: String, trustedProxies: TrustedProxies,
+        authRequireUnsignedPayload: Bool, publicURL: PresignAPI.PublicURL?, cors: CORSConfiguration?
+    ) {
+        var logFormat = LineLogHandler.Format.text
+        if let text = settings.logFormat {
+            guard let parsed = LineLogHandler.Format(rawValue: text) else {
+                throw ConfigurationFieldError(field: "logFormat", message: "must be text or json, got \"\(text)\"")
+            }
+            logFormat = parsed
+        }
+        var blocks: [TrustedProxies.CIDR] = []
+        for (index, text) in (settings.trustedProxy ?? []).enumerated() {
+            do {
+                blocks.append(try TrustedProxies.CIDR(text))
+            } catch {
+                throw ConfigurationFieldError(field: "trustedProxy[\(index)]", message: error.description)
+            }
+        }
+        var publicURL: PresignAPI.PublicURL?
+        if let text = settings.publicUrl { publicURL = try BrowserOptions.parsePublicURL(text) }
+        let origins = settings.corsOrigin ?? []
+        for (index, origin) in origins.enumerated() where !BrowserOptions.isOrigin(origin) {
+            throw ConfigurationFieldError(
+                field: "corsOrigin[\(index)]",
+                message: "\"\(origin)\" is not an origin such as https://app.example.com"
+            )
+        }
+        let maxAge = settings.corsMaxAge ?? BrowserOptions.defaultCORSMaxAge
+        guard maxAge >= 0 else { throw ConfigurationFieldError(field: "corsMaxAge", message: "must not be negative") }
+        return (
+            logFormat,
+            settings.accessLog ?? "off",
+            TrustedProxies(blocks),
+            settings.authRequireUnsignedPayload ?? false,
+            publicURL,
+            BrowserOptions.cors(
+                origins: origins,
+                methods: settings.corsMethod ?? [],
+                allowHeaders: settings.corsAllowHeader ?? [],
+                exposeHeaders: settings.corsExposeHeader ?? [],
+                maxAge: maxAge
+            )
         )
     }
 }

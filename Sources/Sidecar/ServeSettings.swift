@@ -6,6 +6,8 @@ import Foundation
 ///
 /// A key of the configuration file is its flag in camelCase (`--tls-cert` is `"tlsCert"`). Adding an
 /// option: a property here, a flag in `ServeCommand` and its line in `ServeCommand.flagSettings`.
+/// A repeatable flag is a list here; given on the command line, its values replace the file's list (they
+/// are not appended), so one layer always says the whole list. A flag without a value is `true` or `nil`.
 struct ServeSettings: Codable, Equatable {
     var listen: String?
     var upstream: String?
@@ -30,6 +32,18 @@ struct ServeSettings: Codable, Equatable {
     var maxObjectSize: Int64?
     var upstreamChecksumTrailer: String?
     var logLevel: String?
+    // Operations (OperationsOptions).
+    var logFormat: String?
+    var accessLog: String?
+    var trustedProxy: [String]?
+    var authRequireUnsignedPayload: Bool?
+    // Browsers (BrowserOptions).
+    var publicUrl: String?
+    var corsOrigin: [String]?
+    var corsMethod: [String]?
+    var corsAllowHeader: [String]?
+    var corsExposeHeader: [String]?
+    var corsMaxAge: Int?
 
     /// The keys a configuration file may hold: every property (read off the type, so the list never drifts).
     static let fieldNames: [String] = Mirror(reflecting: ServeSettings()).children.compactMap(\.label)
@@ -41,6 +55,9 @@ struct ServeSettings: Codable, Equatable {
         ("S3_SIDECAR_UPSTREAM_SECRET_ACCESS_KEY_FILE", "upstreamSecretAccessKeyFile"),
         ("S3_SIDECAR_CREDENTIALS", "credentials"),
     ]
+
+    /// The configuration file when `--config` is not given (for containers, where flags are awkward).
+    static let configFileVariable = "S3_SIDECAR_CONFIG"
 
     /// The flag of a key: `tlsCert` → `tls-cert`.
     static func flagName(_ field: String) -> String {
@@ -60,9 +77,11 @@ struct ServeSettings: Codable, Equatable {
     func changedFields(from other: ServeSettings) -> [String] {
         let a = Self.object(self)
         let b = Self.object(other)
+        // Compared as JSON text: lists and Booleans do not bridge to NSObject the same way on every platform.
+        func text(_ value: Any) -> Data? { try? JSONSerialization.data(withJSONObject: [value], options: .sortedKeys) }
         return Set(a.keys).union(b.keys).filter { key in
             guard let x = a[key], let y = b[key] else { return true }
-            return !((x as? NSObject)?.isEqual(y) ?? false)
+            return text(x) != text(y)
         }.sorted()
     }
 
@@ -92,8 +111,10 @@ struct ConfigurationFieldError: Error, CustomStringConvertible {
     var message: String
     /// `field: message`, plus the flag that sets the same option, so both kinds of user know what to fix.
     var description: String {
-        guard ServeSettings.fieldNames.contains(field) else { return "\(field): \(message)" }
-        return "\(field): \(message) (flag --\(ServeSettings.flagName(field)))"
+        // `trustedProxy[2]` is set by --trusted-proxy.
+        let key = String(field.prefix { $0 != "[" })
+        guard ServeSettings.fieldNames.contains(key) else { return "\(field): \(message)" }
+        return "\(field): \(message) (flag --\(ServeSettings.flagName(key)))"
     }
 }
 
@@ -134,17 +155,32 @@ extension ServeSettings {
         do {
             return try JSONDecoder().decode(ServeSettings.self, from: data)
         } catch let DecodingError.typeMismatch(type, context) {
+            let expected =
+                switch type {
+                case is String.Type: "a string"
+                case is Bool.Type: "true or false"
+                case is [Any].Type, is [String].Type: "a list of strings"
+                default: "a number"
+                }
             throw ConfigurationFieldError(
-                field: context.codingPath.first?.stringValue ?? source,
-                message: "wrong type (expected \(type == String.self ? "a string" : "a number"))"
+                field: fieldPath(context.codingPath, source: source),
+                message: "wrong type (expected \(expected))"
             )
         } catch let DecodingError.dataCorrupted(context) {
             throw ConfigurationFieldError(
-                field: context.codingPath.first?.stringValue ?? source,
+                field: fieldPath(context.codingPath, source: source),
                 message: "invalid value (\(context.debugDescription))"
             )
         } catch {
             throw ConfigurationFieldError(field: source, message: "\(error)")
+        }
+    }
+
+    /// `trustedProxy[2]` for the third element of `trustedProxy`.
+    private static func fieldPath(_ path: [any CodingKey], source: String) -> String {
+        guard let first = path.first else { return source }
+        return path.dropFirst().reduce(first.stringValue) { name, key in
+            key.intValue.map { "\(name)[\($0)]" } ?? "\(name).\(key.stringValue)"
         }
     }
 
@@ -161,5 +197,6 @@ extension ServeSettings {
         upstreamSecretAccessKeyFile = resolve(upstreamSecretAccessKeyFile)
         tlsCert = resolve(tlsCert)
         tlsKey = resolve(tlsKey)
+        if let log = accessLog, !OperationsOptions.accessLogWords.contains(log) { accessLog = resolve(log) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Proxy
 import Testing
 
 @testable import Sidecar
@@ -42,7 +43,7 @@ struct ConfigurationTests {
         #expect(o.maxObjectSize == 5_368_709_120 && o.drainTimeout == 10 && o.tlsCert == "/c")
         // Defaults for what nobody said.
         #expect(o.idleTimeout == 60 && o.headerTimeout == 30 && o.region == "us-east-1" && o.maxConnections == nil)
-        #expect(ServeSettings.fieldNames.contains("maxConnections") && ServeSettings.fieldNames.count == 23)
+        #expect(ServeSettings.fieldNames.contains("maxConnections") && ServeSettings.fieldNames.count == 33)
     }
 
     @Test("flags beat the environment, which beats the file; unset layers fall through")
@@ -96,7 +97,9 @@ struct ConfigurationTests {
     func keysAndFlagsAgree() throws {
         let help = ServeCommand.helpMessage(columns: 400)
         for field in ServeSettings.fieldNames {
-            #expect(help.contains("--\(ServeSettings.flagName(field)) "), "no flag for \(field)")
+            // A long flag's help starts on the next line.
+            let flag = "--\(ServeSettings.flagName(field))"
+            #expect(help.contains(flag + " ") || help.contains(flag + "\n"), "no flag for \(field)")
         }
         // Every flag fills its key: parse them all and compare with the settings they give.
         let command = try ServeCommand.parse([
@@ -106,7 +109,10 @@ struct ConfigurationTests {
             "--admin-listen", "1.2.3.4:6", "--tls-cert", "/t", "--tls-key", "/k", "--idle-timeout", "1",
             "--header-timeout", "2", "--upstream-timeout", "3", "--upstream-connections", "4", "--drain-timeout", "5",
             "--max-connections", "6", "--max-object-size", "7", "--log-level", "debug",
-            "--upstream-checksum-trailer", "drop",
+            "--upstream-checksum-trailer", "drop", "--log-format", "json", "--access-log", "-",
+            "--trusted-proxy", "10.0.0.0/8", "--auth-require-unsigned-payload", "--public-url", "https://files.example.com",
+            "--cors-origin", "https://app.example.com", "--cors-method", "PUT", "--cors-allow-header", "content-type",
+            "--cors-expose-header", "etag", "--cors-max-age", "60",
         ])
         let flags = command.flagSettings
         let unset = ServeSettings.fieldNames.filter { !flags.changedFields(from: ServeSettings()).contains($0) }
@@ -116,6 +122,120 @@ struct ConfigurationTests {
         } catch {
             #expect(error.description.contains("(flag --upstream-access-key-id)"))
         }
+    }
+
+    @Test("operations and browser keys come from the file, checked, with the flags' defaults")
+    func operationsAndBrowserKeys() throws {
+        let s = try Self.parse(
+            #"{"logFormat": "json", "accessLog": "-", "trustedProxy": ["10.0.0.0/8", "::1"], "#
+                + #""authRequireUnsignedPayload": true, "publicUrl": "https://Files.Example.com:8443/", "#
+                + #""corsOrigin": ["https://app.example.com", "https://*.example.org"], "corsMethod": ["get", "put"], "#
+                + #""corsAllowHeader": ["content-type"], "corsExposeHeader": ["etag"], "corsMaxAge": 0}"#
+        )
+        let o = try ServeOptions.resolve(s)
+        #expect(o.logFormat == .json && o.accessLog == "-" && o.authRequireUnsignedPayload)
+        let proxies = try TrustedProxies([.init("10.0.0.0/8"), .init("::1")])
+        #expect(o.trustedProxies == proxies)
+        #expect(o.publicURL?.scheme == "https" && o.publicURL?.host == "files.example.com:8443")
+        let cors = try #require(o.cors)
+        #expect(cors.allowedOrigins == ["https://app.example.com", "https://*.example.org"])
+        #expect(cors.allowedMethods == ["GET", "PUT"] && cors.allowedHeaders == ["content-type"])
+        #expect(cors.exposedHeaders == ["etag"] && cors.maxAgeSeconds == 0)
+
+        // Nothing said: the flags' defaults.
+        let d = try ServeOptions.resolve(ServeSettings())
+        #expect(d.logFormat == .text && d.accessLog == "off" && !d.authRequireUnsignedPayload)
+        #expect(d.cors == nil && d.publicURL == nil && d.trustedProxies == TrustedProxies.none)
+        let onlyOrigin = try ServeOptions.resolve(try Self.parse(#"{"corsOrigin": ["*"]}"#))
+        #expect(onlyOrigin.cors?.maxAgeSeconds == 600 && onlyOrigin.cors?.allowedHeaders == ["*"])
+    }
+
+    @Test("a repeatable flag replaces the file's list; flags not given leave the file's values")
+    func repeatableFlagsReplaceTheFilesList() throws {
+        let file = try Self.parse(
+            #"{"trustedProxy": ["10.0.0.0/8", "172.16.0.0/12"], "corsOrigin": ["https://a.example"], "#
+                + #""authRequireUnsignedPayload": true, "logFormat": "json", "accessLog": "/var/log/a.log", "corsMaxAge": 5}"#
+        )
+        let none = try ServeCommand.parse([]).flagSettings
+        #expect(none == ServeSettings(), "a flag not given must not say anything: \(none)")
+        #expect(none.overlaid(on: file) == file)
+
+        let flags = try ServeCommand.parse(["--trusted-proxy", "127.0.0.1", "--cors-max-age", "7", "--log-format", "text"])
+            .flagSettings
+        let merged = flags.overlaid(on: ServeSettings.fromEnvironment([:]).overlaid(on: file))
+        #expect(merged.trustedProxy == ["127.0.0.1"])
+        #expect(merged.corsOrigin == ["https://a.example"] && merged.authRequireUnsignedPayload == true)
+        #expect(merged.corsMaxAge == 7 && merged.logFormat == "text" && merged.accessLog == "/var/log/a.log")
+        #expect(merged.changedFields(from: file) == ["corsMaxAge", "logFormat", "trustedProxy"])
+        // Equal lists and Booleans are not a change (SIGHUP's "needs a restart" list).
+        #expect(file.changedFields(from: try Self.parse(String(decoding: try JSONEncoder().encode(file), as: UTF8.self))).isEmpty)
+    }
+
+    @Test(
+        "a bad operations or browser value is refused naming its field, list elements by index",
+        arguments: [
+            (#"{"trustedProxy": ["10.0.0.0/8", "::1", "10.0.0.0/33"]}"#, "trustedProxy[2]"),
+            (#"{"trustedProxy": ["proxy.internal"]}"#, "trustedProxy[0]"),
+            (#"{"corsOrigin": ["https://ok.example", "https://app.example.com/"]}"#, "corsOrigin[1]"),
+            (#"{"corsOrigin": [""]}"#, "corsOrigin[0]"),
+            (#"{"publicUrl": "https://files.example.com/prefix"}"#, "publicUrl"),
+            (#"{"publicUrl": "ftp://files.example.com"}"#, "publicUrl"),
+            (#"{"logFormat": "xml"}"#, "logFormat"),
+            (#"{"corsMaxAge": -1}"#, "corsMaxAge"),
+        ]
+    )
+    func namesBadOperationsField(json: String, field: String) {
+        #expect(Self.field(of: json) == field)
+    }
+
+    @Test("a list element's error names the element and the flag")
+    func listElementErrorNamesTheFlag() throws {
+        do throws(ConfigurationFieldError) {
+            _ = try ServeOptions.resolve(try Self.parse(#"{"trustedProxy": ["10.0.0.1", "nonsense"]}"#))
+            Issue.record("a bad CIDR was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("trustedProxy[1]: "))
+            #expect(error.description.contains("(flag --trusted-proxy)"), "\(error.description)")
+        }
+    }
+
+    @Test(
+        "lists and Booleans of the wrong type are refused naming the key (or the element)",
+        arguments: [
+            (#"{"trustedProxy": "10.0.0.0/8"}"#, "trustedProxy"),
+            (#"{"corsOrigin": ["https://a.example", 5]}"#, "corsOrigin[1]"),
+            (#"{"authRequireUnsignedPayload": "yes"}"#, "authRequireUnsignedPayload"),
+            (#"{"corsMaxAge": "600"}"#, "corsMaxAge"),
+        ]
+    )
+    func wrongTypesOfNewKinds(json: String, field: String) {
+        do throws(ConfigurationFieldError) {
+            let parsed = try Self.parse(json)
+            Issue.record("accepted \(json) as \(parsed)")
+        } catch {
+            #expect(error.field == field, "\(json) → \(error)")
+        }
+    }
+
+    @Test("check-config names trustedProxy[i] for a bad CIDR, and a relative access log is the file's folder's")
+    func checkConfigOperations() throws {
+        let dir = try Self.folder([
+            "sidecar.json": #"{"accessLog": "logs/access.log", "trustedProxy": ["127.0.0.1", "10.0.0.0/99"]}"#
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("sidecar.json").path
+        do throws(ConfigurationFieldError) {
+            _ = try CheckConfigCommand.check(file: config, environment: [:])
+            Issue.record("a bad CIDR passed check-config")
+        } catch {
+            #expect(error.field == "trustedProxy[1]")
+            #expect(error.message.contains("10.0.0.0/99"))
+        }
+        let settings = try ServeSettings.load(configFile: config)
+        #expect(settings.accessLog == dir.appendingPathComponent("logs/access.log").standardizedFileURL.path)
+        try Data(#"{"accessLog": "-", "logFormat": "json"}"#.utf8).write(to: dir.appendingPathComponent("sidecar.json"))
+        #expect(try ServeSettings.load(configFile: config).accessLog == "-")
+        #expect(try CheckConfigCommand.check(file: config, environment: [:]).contains("embedded store"))
     }
 
     @Test("unknown keys and wrong types are errors naming the key")
@@ -187,6 +307,8 @@ struct ConfigurationTests {
         settings.upstreamSecretAccessKey = "stand-in"
         let options = try ServeOptions.resolve(settings)
         #expect(options.tlsCert != nil && options.upstream != nil && options.adminListen != nil)
+        #expect(options.logFormat == .json && options.accessLog == "-" && options.publicURL != nil)
+        #expect(options.cors?.allowedOrigins == ["https://app.example.com"] && options.trustedProxies == TrustedProxies.none)
     }
 }
 
