@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -126,6 +127,17 @@ class Service:
 
     def tail(self, lines=40):
         return tail(self.log_path, lines)
+
+
+def read_log_when(path, text, timeout=30):
+    """The log's text once it holds `text`: a process prints its banner just after its port opens, so a
+    test that reads the banner must wait for it, not for the port."""
+    deadline = time.time() + timeout
+    while True:
+        content = Path(path).read_text() if Path(path).exists() else ""
+        if text in content or time.time() > deadline:
+            return content
+        time.sleep(0.05)
 
 
 def start_service(name, make_argv, log_path, ready_timeout, attempts=3, env=None):

@@ -27,7 +27,8 @@ def embedded(sidecar_bin, tmp_path_factory):
         ready_timeout=30,
     )
     try:
-        exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(\S+)$", log.read_text(), re.MULTILINE))
+        banner = e2e.read_log_when(log, "s3-sidecar listening on")
+        exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(\S+)$", banner, re.MULTILINE))
         yield service, exports, data
     finally:
         service.stop()
@@ -181,7 +182,10 @@ def test_the_key_survives_a_restart(sidecar_bin, tmp_path):
             str(log),
             ready_timeout=30,
         )
-        service.stop()
-        return re.search(r"^export AWS_ACCESS_KEY_ID=(\S+)$", log.read_text(), re.MULTILINE).group(1)
+        try:
+            banner = e2e.read_log_when(log, "s3-sidecar listening on")
+        finally:
+            service.stop()
+        return re.search(r"^export AWS_ACCESS_KEY_ID=(\S+)$", banner, re.MULTILINE).group(1)
 
     assert start_and_read_key() == start_and_read_key()
