@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 import Verifier
 
 /// The proxy's counters, through swift-metrics: the executable chooses the backend (Prometheus in
@@ -31,7 +32,7 @@ enum ProxyMetrics {
 
     /// Counts a request answered with an S3 error by the sidecar itself, by S3 code.
     static func refused(_ code: S3Error.Code) {
-        Counter(label: refusedLabel, dimensions: [("code", code.s3Code)]).increment()
+        counter(refusedLabel, [("code", code.s3Code)]).increment()
     }
 
     // MARK: - Outcomes, bytes, latency, connections
@@ -54,10 +55,8 @@ enum ProxyMetrics {
             forwardedDuration.recordNanoseconds(record.durationNanoseconds)
         } else {
             let outcome = record.outcome.rawValue
-            Counter(label: outcomesLabel, dimensions: [("outcome", outcome), ("code", record.errorCode ?? "none")])
-                .increment()
-            Timer(label: durationLabel, dimensions: [("outcome", outcome)])
-                .recordNanoseconds(record.durationNanoseconds)
+            counter(outcomesLabel, [("outcome", outcome), ("code", record.errorCode ?? "none")]).increment()
+            timer(durationLabel, [("outcome", outcome)]).recordNanoseconds(record.durationNanoseconds)
         }
         if record.bytesIn > 0 { bytesIn.increment(by: record.bytesIn) }
         if record.bytesOut > 0 { bytesOut.increment(by: record.bytesOut) }
@@ -72,17 +71,49 @@ enum ProxyMetrics {
 
     /// Counts a refused authentication or authorization (the verifier's or the policy's verdict), by S3 code.
     static func authFailed(_ code: S3Error.Code) {
-        Counter(label: authFailuresLabel, dimensions: [("code", code.s3Code)]).increment()
+        counter(authFailuresLabel, [("code", code.s3Code)]).increment()
     }
 
     /// Counts an upstream that could not be reached (`connect`) or failed mid-exchange (`exchange`).
     static func upstreamError(_ stage: String) {
-        Counter(label: upstreamErrorsLabel, dimensions: [("stage", stage)]).increment()
+        counter(upstreamErrorsLabel, [("stage", stage)]).increment()
     }
 
     /// Counts the answers of the nginx `auth_request` endpoint by HTTP status.
     static func authRequestVerdict(_ status: Int) {
-        Counter(label: authRequestsLabel, dimensions: [("status", "\(status)")]).increment()
+        counter(authRequestsLabel, [("status", "\(status)")]).increment()
+    }
+
+    // MARK: - Label sets known only at run time
+
+    /// Counters and timers whose labels vary (an S3 code, an outcome), made once per label set: the
+    /// backend's own lookup costs a lock and string work on every call, which a flood of refused requests
+    /// would otherwise pay per request. The sets are few (S3 codes × outcomes), so the cache stays small.
+    private static let counters = Mutex<[String: Counter]>([:])
+    private static let timers = Mutex<[String: Timer]>([:])
+
+    private static func key(_ label: String, _ dimensions: [(String, String)]) -> String {
+        dimensions.reduce(label) { $0 + "\u{0}" + $1.0 + "=" + $1.1 }
+    }
+
+    private static func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        let key = key(label, dimensions)
+        return counters.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let made = Counter(label: label, dimensions: dimensions)
+            cache[key] = made
+            return made
+        }
+    }
+
+    private static func timer(_ label: String, _ dimensions: [(String, String)]) -> Timer {
+        let key = key(label, dimensions)
+        return timers.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let made = Timer(label: label, dimensions: dimensions)
+            cache[key] = made
+            return made
+        }
     }
 
     static func connectionOpened() { openConnections.increment() }
