@@ -1,3 +1,4 @@
+import Crypto
 import Logging
 import Synchronization
 import Verifier
@@ -15,7 +16,9 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
         public private(set) var policies: [String: AccessPolicy]
         public private(set) var authorizer: AccessPolicyAuthorizer
         /// The presign API's keys, by the key itself.
-        public private(set) var apiKeys: [String: APIKey]
+        /// The presign API's keys by the SHA-256 of the key: a lookup then compares digests, so its timing
+        /// says nothing about how much of a guessed key was right.
+        private(set) var apiKeysByDigest: [[UInt8]: APIKey]
         /// When keys stop working, in seconds since 1970, by key id; keys without an expiry are absent.
         public private(set) var expires: [String: Int64]
 
@@ -30,9 +33,9 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
             self.credentials = byId
             self.policies = policies
             self.authorizer = AccessPolicyAuthorizer(policies: policies)
-            var byKey: [String: APIKey] = [:]
-            for key in apiKeys { byKey[key.apiKey] = key }
-            self.apiKeys = byKey
+            var byKey: [[UInt8]: APIKey] = [:]
+            for key in apiKeys { byKey[Array(SHA256.hash(data: Array(key.apiKey.utf8)))] = key }
+            self.apiKeysByDigest = byKey
             self.expires = expires
         }
     }
@@ -97,7 +100,8 @@ public final class ReloadableKeys: CredentialStore, RequestAuthorizer, APIKeySto
     }
 
     public func apiKey(presented: String) -> APIKey? {
-        current.withLock { $0.apiKeys[presented] }
+        let digest = Array(SHA256.hash(data: Array(presented.utf8)))
+        return current.withLock { $0.apiKeysByDigest[digest] }
     }
 
     public func authorize(_ operation: S3Operation) throws(S3Error) {
