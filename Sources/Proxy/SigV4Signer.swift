@@ -54,18 +54,12 @@ struct SigV4Signer: Sendable {
             signedHeaders: signedHeaders,
             payloadHash: payloadHash
         )
-        let stringToSign = CanonicalRequest.stringToSign(
+        let signature = keys.signatureHex(
             canonicalRequest: canonical.bytes,
             timestamp: timestamp,
-            scope: scope
+            scope: scope,
+            secretAccessKey: credentials.secretAccessKey
         )
-        let key = keys.key(
-            secretAccessKey: credentials.secretAccessKey,
-            date: scope.date,
-            region: scope.region,
-            service: scope.service
-        )
-        let signature = key.signatureHex(stringToSign)
         headers.add(
             name: "Authorization",
             value: "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyId)/\(scope), "

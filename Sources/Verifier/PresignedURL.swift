@@ -88,18 +88,12 @@ public enum PresignedURL {
             signedHeaders: signedHeaders,
             payloadHash: "UNSIGNED-PAYLOAD"
         )
-        let stringToSign = CanonicalRequest.stringToSign(
+        let signature = signingKeys.signatureHex(
             canonicalRequest: canonical.bytes,
             timestamp: timestamp,
-            scope: scope
+            scope: scope,
+            secretAccessKey: credential.secretAccessKey
         )
-        let key = signingKeys.key(
-            secretAccessKey: credential.secretAccessKey,
-            date: scope.date,
-            region: scope.region,
-            service: scope.service
-        )
-        let signature = key.signatureHex(stringToSign)
         let url = "\(request.scheme)://\(request.host)\(request.rawPath)?\(rawQuery)&X-Amz-Signature=\(signature)"
         return Minted(url: url, signature: signature, signedHeaders: signedHeaders)
     }

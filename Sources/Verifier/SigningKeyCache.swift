@@ -37,3 +37,22 @@ public final class SigningKeyCache: Sendable {
     /// How many keys are cached (for tests and metrics).
     public var count: Int { entries.withLock { $0.count } }
 }
+
+extension SigningKeyCache {
+    /// The SigV4 signature (hex) of a canonical request: its string to sign, HMAC'd with the scope's
+    /// signing key. What every signer here (resign mode, minted URLs) does last.
+    public func signatureHex(
+        canonicalRequest: [UInt8],
+        timestamp: String,
+        scope: CredentialScope,
+        secretAccessKey: String
+    ) -> String {
+        let stringToSign = CanonicalRequest.stringToSign(
+            canonicalRequest: canonicalRequest,
+            timestamp: timestamp,
+            scope: scope
+        )
+        return key(secretAccessKey: secretAccessKey, date: scope.date, region: scope.region, service: scope.service)
+            .signatureHex(stringToSign)
+    }
+}
