@@ -70,7 +70,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, in cl
 TICKS="$(getconf CLK_TCK)"
 
 upload() { # form round; sets RESULT="MB/s seconds client_cpu sidecar_cpu" (not run in a subshell: perf and die)
-    local form="$1" round="$2" key="up-$1.bin" out status seconds client_cpu sent ticks0 ticks1 perf=0
+    local form="$1" round="$2" key="up-$1.bin" out status seconds client_cpu sent machine_cpu ticks0 ticks1 perf=0
     if [[ -n "$PERF_FORM" && "$form" == "$PERF_FORM" && "$round" == "$REPEAT" ]]; then
         perf record -g -o "$WORK/perf.data" -p "$SIDECAR_PID" >/dev/null 2>"$WORK/perf.log" &
         PERF_PID=$!
@@ -88,7 +88,7 @@ upload() { # form round; sets RESULT="MB/s seconds client_cpu sidecar_cpu" (not 
         wait "$PERF_PID" 2>/dev/null || true
         PERF_PID=""
     fi
-    read -r status seconds client_cpu sent <<<"$out"
+    read -r status seconds client_cpu sent machine_cpu <<<"$out"
     [[ "$status" =~ ^2[0-9][0-9]$ ]] \
         || die "form $form round $round: status $status: $(tail -5 "$WORK/client.err"); sidecar log: $(tail -5 "$WORK/sidecar.log")"
     local stored
@@ -101,7 +101,8 @@ upload() { # form round; sets RESULT="MB/s seconds client_cpu sidecar_cpu" (not 
     fi
     rm -f "$WORK/data/bench/$key"
     RESULT="$(awk -v b="$BIG_BYTES" -v s="$seconds" -v c="$client_cpu" -v t0="$ticks0" -v t1="$ticks1" -v hz="$TICKS" \
-        'BEGIN {printf "%.1f %.3f %.2f %.2f\n", b / s / 1e6, s, c, (t1 - t0) / hz}')"
+        -v m="${machine_cpu:-n/a}" \
+        'BEGIN {printf "%.1f %.3f %.2f %.2f %s\n", b / s / 1e6, s, c, (t1 - t0) / hz, m}')"
 }
 
 # Warm-up: one small upload per form (connections, signing-key cache, page cache of the client).
@@ -122,8 +123,8 @@ for ((round = 1; round <= REPEAT; round++)); do
     for form in "${FORMS[@]}"; do  # interleaved, so drift on a shared machine hits every form alike
         upload "$form" "$round"
         line="$RESULT"
-        read -r mbps seconds client_cpu sidecar_cpu <<<"$line"
-        log "${SIZE_MIB} MiB form $form round $round: ${seconds}s = ${mbps} MB/s (client CPU ${client_cpu}s, sidecar CPU ${sidecar_cpu}s)"
+        read -r mbps seconds client_cpu sidecar_cpu machine_cpu <<<"$line"
+        log "${SIZE_MIB} MiB form $form round $round: ${seconds}s = ${mbps} MB/s (client CPU ${client_cpu}s, sidecar CPU ${sidecar_cpu}s, machine ${machine_cpu}s)"
         if [[ -z "${BEST[$form]:-}" ]] || awk -v n="$mbps" -v o="${BEST[$form]}" 'BEGIN {exit !(n > o)}'; then
             BEST[$form]="$mbps"
             BEST_LINE[$form]="$line"
@@ -144,12 +145,13 @@ echo
 echo "chunked-bench on loopback, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "sidecar $S3_SIDECAR_BIN (mode trusted) -> $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') WebDAV on $(dirname "$WORK")"
 echo "object ${SIZE_MIB} MiB; aws-chunked chunks of ${CHUNK_KIB} KiB; best of $REPEAT interleaved rounds (MB = 10^6 B)"
-echo "CPU columns: seconds of CPU in the best round (client = the Python uploader, sidecar = utime+stime of its pid)"
+echo "CPU columns: seconds of CPU in the best round (client = the Python uploader, sidecar = utime+stime of its pid,"
+echo "machine = busy time of all $(nproc) cores while the upload ran, from /proc/stat: client, sidecar, nginx, kernel, the rest)"
 echo
-printf '%-3s %-44s %10s %9s %11s %12s\n' "" "form" "MB/s" "seconds" "client CPU" "sidecar CPU"
+printf '%-3s %-44s %10s %9s %11s %12s %12s\n' "" "form" "MB/s" "seconds" "client CPU" "sidecar CPU" "machine CPU"
 for form in "${FORMS[@]}"; do
-    read -r mbps seconds client_cpu sidecar_cpu <<<"${BEST_LINE[$form]}"
-    printf '%-3s %-44s %10s %9s %11s %12s\n' "($form)" "${NAME[$form]}" "$mbps" "$seconds" "$client_cpu" "$sidecar_cpu"
+    read -r mbps seconds client_cpu sidecar_cpu machine_cpu <<<"${BEST_LINE[$form]}"
+    printf '%-3s %-44s %10s %9s %11s %12s %12s\n' "($form)" "${NAME[$form]}" "$mbps" "$seconds" "$client_cpu" "$sidecar_cpu" "$machine_cpu"
 done
 echo
 missed=0

@@ -19,6 +19,7 @@ usage: chunked_upload.py put FORM URL ACCESS_KEY SECRET_KEY REGION SIZE_MIB CHUN
 import base64
 import hashlib
 import hmac
+import os
 import random
 import socket
 import sys
@@ -52,6 +53,19 @@ def signing_key(secret_key, date, region):
     for part in (date, region, "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+def machine_busy_seconds():
+    """Busy time of every core so far (user, nice, system, irq, softirq, steal in /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(v) for v in fields[1:9]]
+    return (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]) / os.sysconf("SC_CLK_TCK")
 
 
 def send_all_iov(sock, buffers):
@@ -171,7 +185,7 @@ def put(form, url, access_key, secret_key, region, size_mib, chunk_kib):
     head = f"PUT {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in signed.items()) + "\r\n"
 
     hostname, port = parts.hostname, parts.port or 80
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, busy0, t0 = time.process_time(), machine_busy_seconds(), time.perf_counter()
     sock = socket.create_connection((hostname, port))
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -192,10 +206,11 @@ def put(form, url, access_key, secret_key, region, size_mib, chunk_kib):
         status, body = read_response(sock)
     finally:
         sock.close()
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    seconds, cpu, busy1 = time.perf_counter() - t0, time.process_time() - cpu0, machine_busy_seconds()
     if not 200 <= status < 300:
         sys.stderr.write(body.decode("utf-8", "replace")[:2000] + "\n")
-    print(status, f"{seconds:.4f}", f"{cpu:.4f}", sent)
+    machine = f"{busy1 - busy0:.2f}" if busy0 is not None and busy1 is not None else "n/a"
+    print(status, f"{seconds:.4f}", f"{cpu:.4f}", sent, machine)
 
 
 def verify(path, size_mib):
