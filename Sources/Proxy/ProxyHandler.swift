@@ -411,6 +411,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return abortExchange(exchange, error)
             }
             exchange.upstream?.write(.body(.byteBuffer(out)))
+        case .forwardEach(let pieces):
+            if let error = objectSizeExceeded(exchange, adding: pieces.reduce(0) { $0 + $1.readableBytes }) {
+                return abortExchange(exchange, error)
+            }
+            for piece in pieces { exchange.upstream?.write(.body(.byteBuffer(piece))) }
         case .hold:
             break
         case .reject(let error):

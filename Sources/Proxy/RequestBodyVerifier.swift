@@ -30,6 +30,9 @@ struct RequestBodyVerifier {
     enum Action: Equatable {
         /// Send these bytes upstream now.
         case forward(ByteBuffer)
+        /// Send these pieces upstream now, in order (the decoded runs of one read, forwarded as slices of
+        /// it: one gathering write instead of a copy into one buffer).
+        case forwardEach([ByteBuffer])
         /// Nothing to send yet.
         case hold
         /// Abort the upstream request and answer with this error.
@@ -93,48 +96,45 @@ struct RequestBodyVerifier {
         if let declaredLength, received > declaredLength {
             return fail(S3Error(.invalidRequest, "The request body is longer than its Content-Length."))
         }
-        var outgoing = bytes
-        if decoder != nil {
-            // Decoded data comes back as runs of the input; they are forwarded as slices of it (sharing its
-            // storage, no copy) unless one read held several runs, which are then joined.
-            var runs: [(offset: Int, count: Int)] = []
-            let result: Swift.Result<Void, S3Error> = bytes.withUnsafeReadableBytes { raw in
-                Swift.Result { () throws(S3Error) in
-                    try decoder!.consume(raw) { slice in
-                        guard output != .raw, let start = slice.baseAddress, let base = raw.baseAddress else { return }
-                        runs.append((base.distance(to: start), slice.count))
-                    }
-                }
-            }
-            if case .failure(let error) = result { return fail(error) }
-            if output == .reframed {
-                outgoing = Self.reframe(bytes, runs: runs, allocator: allocator)
-            } else if output == .decoded {
-                switch runs.count {
-                case 0:
-                    outgoing = allocator.buffer(capacity: 0)
-                case 1:
-                    outgoing = bytes.getSlice(at: bytes.readerIndex + runs[0].offset, length: runs[0].count)!
-                default:
-                    var joined = allocator.buffer(capacity: runs.reduce(0) { $0 + $1.count })
-                    for run in runs {
-                        var slice = bytes.getSlice(at: bytes.readerIndex + run.offset, length: run.count)!
-                        joined.writeBuffer(&slice)
-                    }
-                    outgoing = joined
-                }
-            }
-        } else {
+        guard decoder != nil else {
             bytes.withUnsafeReadableBytes { raw in
                 sha256?.hasher.update(bufferPointer: raw)
                 checksum?.state.update(raw)
             }
+            return pass([bytes])
         }
-        guard outgoing.readableBytes > 0 else { return .hold }
-        guard verifying else { return .forward(outgoing) }
-        let previous = held
-        held = outgoing
-        return previous.map { .forward($0) } ?? .hold
+        // Decoded data comes back as runs of the input. They go upstream as slices of it (sharing its
+        // storage): a read of many chunks becomes one gathering write of its runs, with no copy.
+        var runs: [ByteBuffer] = []
+        let result: Swift.Result<Void, S3Error> = bytes.withUnsafeReadableBytes { raw in
+            Swift.Result { () throws(S3Error) in
+                try decoder!.consume(raw) { slice in
+                    guard output != .raw, let start = slice.baseAddress, let base = raw.baseAddress else { return }
+                    runs.append(bytes.getSlice(at: bytes.readerIndex + base.distance(to: start), length: slice.count)!)
+                }
+            }
+        }
+        if case .failure(let error) = result { return fail(error) }
+        switch output {
+        case .raw: return pass([bytes])
+        case .decoded: return pass(runs)
+        case .reframed: return pass(reframe(runs))
+        }
+    }
+
+    /// Forwards `pieces`, except that while anything is verified the last one is held back (and the one
+    /// held before goes now).
+    private mutating func pass(_ pieces: [ByteBuffer]) -> Action {
+        var out = pieces.filter { $0.readableBytes > 0 }
+        if verifying, let last = out.popLast() {
+            if let previous = held { out.insert(previous, at: 0) }
+            held = last
+        }
+        switch out.count {
+        case 0: return .hold
+        case 1: return .forward(out[0])
+        default: return .forwardEach(out)
+        }
     }
 
     mutating func finish() -> Result {
@@ -194,24 +194,17 @@ struct RequestBodyVerifier {
         return .complete(tail: tail)
     }
 
-    /// One aws-chunked chunk (`hex-size CRLF data CRLF`) of the decoded runs of `bytes`; empty when there
-    /// are none, since a zero-size chunk would end the body early.
-    private static func reframe(
-        _ bytes: ByteBuffer,
-        runs: [(offset: Int, count: Int)],
-        allocator: ByteBufferAllocator
-    ) -> ByteBuffer {
-        let total = runs.reduce(0) { $0 + $1.count }
-        guard total > 0 else { return allocator.buffer(capacity: 0) }
-        var chunk = allocator.buffer(capacity: total + 24)
-        chunk.writeString(String(total, radix: 16))
-        chunk.writeStaticString("\r\n")
-        for run in runs {
-            var slice = bytes.getSlice(at: bytes.readerIndex + run.offset, length: run.count)!
-            chunk.writeBuffer(&slice)
-        }
-        chunk.writeStaticString("\r\n")
-        return chunk
+    /// One aws-chunked chunk (`hex-size CRLF data CRLF`) of a read's decoded runs, as pieces around the
+    /// runs themselves; nothing when there are none, since a zero-size chunk would end the body early.
+    private func reframe(_ runs: [ByteBuffer]) -> [ByteBuffer] {
+        let total = runs.reduce(0) { $0 + $1.readableBytes }
+        guard total > 0 else { return [] }
+        var header = allocator.buffer(capacity: 18)
+        header.writeString(String(total, radix: 16))
+        header.writeStaticString("\r\n")
+        var end = allocator.buffer(capacity: 2)
+        end.writeStaticString("\r\n")
+        return [header] + runs + [end]
     }
 
     private mutating func fail(_ error: S3Error) -> Action {

@@ -65,6 +65,7 @@ struct RequestBodyVerifierTests {
             offset += size
             switch verifier.consume(piece) {
             case .forward(let out): forwarded += Array(out.readableBytesView)
+            case .forwardEach(let pieces): for out in pieces { forwarded += Array(out.readableBytesView) }
             case .hold: break
             case .reject(let error): return (forwarded, error, nil)
             }
@@ -189,6 +190,31 @@ struct RequestBodyVerifierTests {
         #expect(rejected == nil)
         #expect(Self.rejection(result) == nil)
         #expect(forwarded == (output == .raw ? body : [UInt8](repeating: 0x61, count: 66560)))
+    }
+
+    @Test("decoded runs go upstream as slices of the read that carried them, the last one held back")
+    func decodedRunsAreSlices() throws {
+        let auth = try Self.docsVerifier.authenticate(Self.chunkedHead, now: Self.docsNow)
+        var verifier = try RequestBodyVerifier(auth: auth, headers: Self.chunkedHead.headers, declaredLength: 66824, output: .decoded)
+        let body = Self.chunkedBody()
+        // The first read ends 12 bytes into the first chunk's data (its header is 88 bytes); the second holds
+        // the rest of the body.
+        #expect(verifier.consume(ByteBuffer(bytes: body[0..<100])) == .hold)
+        let second = ByteBuffer(bytes: body[100...])
+        guard case .forwardEach(let pieces) = verifier.consume(second) else {
+            Issue.record("a read with a held piece and two runs should forward two pieces")
+            return
+        }
+        #expect(pieces.map(\.readableBytes) == [12, 65524])
+        let secondStart = second.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let runStart = pieces[1].withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(runStart == secondStart, "the run should be a slice of the read, not a copy")
+        guard case .complete(let tail) = verifier.finish() else {
+            Issue.record("the body is good")
+            return
+        }
+        #expect(tail?.readableBytes == 1024)
+        #expect(pieces.flatMap { Array($0.readableBytesView) } + Array(tail!.readableBytesView) == [UInt8](repeating: 0x61, count: 66560))
     }
 
     @Test("a tampered aws-chunked body is refused before its end reaches upstream", arguments: [10, 30_000, 66_700, 66_800])
