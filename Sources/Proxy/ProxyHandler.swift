@@ -249,7 +249,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .connecting:
             false
         case .forwarding(let exchange):
-            exchange.requestEndReceived || (exchange.upstream?.isWritable ?? true)
+            (exchange.requestEndReceived || (exchange.upstream?.isWritable ?? true))
+                && !(exchange.payload?.digestsBacklogged ?? false)
         }
     }
 
@@ -340,6 +341,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             payload: payload,
             record: record
         )
+        if framing.hasBody, let offload = services.digestOffload,
+            let worker = exchange.payload?.offloadDigests(offload, eventLoop: context.eventLoop)
+        {
+            worker.onProgress = { [weak self, weak exchange] in
+                if let self, let exchange { self.digestsProgressed(exchange) }
+            }
+        }
         log(
             .debug,
             "forwarding",
@@ -436,6 +444,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .reject(let error):
             log(.info, "request body refused", exchange, ["s3.error": "\(error.code)"])
             abortExchange(exchange, error)
+        case .waiting:
+            break  // digestsProgressed calls again
+        }
+    }
+
+    /// A job of the body's digest worker came back: refuse the body, finish it, or read on.
+    private func digestsProgressed(_ exchange: Exchange) {
+        guard case .forwarding(let current) = state, current === exchange else { return }
+        if exchange.requestEndReceived {
+            if !exchange.requestEndForwarded { finishRequest(exchange) }
+        } else if let error = exchange.payload?.digestFailure {
+            log(.info, "request body refused", exchange, ["s3.error": "\(error.code)"])
+            abortExchange(exchange, error)
+        } else {
+            resumeClientRead()
         }
     }
 
@@ -672,6 +695,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func abortUpstream() {
         switch state {
         case .forwarding(let exchange), .connecting(let exchange):
+            exchange.payload?.cancelDigests()
             if let upstream = exchange.upstream {
                 exchange.upstream = nil
                 upstreams.release(upstream, reusable: false)
@@ -690,7 +714,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwarding(let exchange):
             // A stalled request body is the client's fault, unless we stopped reading it ourselves; a slow
             // response is the upstream's, and its own idle timeout handles it.
-            if !exchange.requestEndReceived && (exchange.upstream?.isWritable ?? true) {
+            if !exchange.requestEndReceived && (exchange.upstream?.isWritable ?? true)
+                && !(exchange.payload?.digestsBacklogged ?? false)
+            {
                 abortExchange(
                     exchange,
                     S3Error(

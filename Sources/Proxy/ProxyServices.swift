@@ -27,6 +27,8 @@ struct ProxyServices: Sendable {
         guard let api, error.code == .signatureDoesNotMatch else { return error }
         return api.mintedUploads.explain(error, head: head, now: clock())
     }
+    /// Hashing of large aws-chunked bodies off the event loop; `nil` keeps it inline.
+    var digestOffload: DigestOffload? = DigestOffload()
     /// Uploads larger than this are refused with `EntityTooLarge`; `nil` for no limit.
     var objectSizeLimit: ObjectSizeLimit? = nil
 }

@@ -46,6 +46,8 @@ struct RequestBodyVerifier {
         case complete(tail: ByteBuffer?)
         /// Abort the upstream request and answer with this error.
         case reject(S3Error)
+        /// Digests computed off the loop are still out: call `finish()` again when the worker reports.
+        case waiting
     }
 
     private let declaredLength: Int64?
@@ -55,6 +57,9 @@ struct RequestBodyVerifier {
     private var sha256: (hasher: SHA256, expected: [UInt8])?
     private var checksum: (state: StreamingChecksum, expected: String)?
     private var decoder: AWSChunkedDecoder?
+    private var expectations: AWSChunkedDecoder.Expectations?
+    /// Hashes the aws-chunked body off the event loop, when offloaded.
+    private var digests: BodyDigestWorker?
     private var held: ByteBuffer?
     private var failed = false
 
@@ -86,9 +91,41 @@ struct RequestBodyVerifier {
             sha256 = (SHA256(), expected)
             checksum = try ChecksumHeader.find(in: headers).map { (StreamingChecksum($0.algorithm), $0.base64) }
         case .streaming:
-            decoder = AWSChunkedDecoder(try AWSChunkedDecoder.Expectations(request: auth, headers: headers))
+            let expectations = try AWSChunkedDecoder.Expectations(request: auth, headers: headers)
+            self.expectations = expectations
+            decoder = AWSChunkedDecoder(expectations)
         }
     }
+
+    /// Moves the chunk hashes and checksums of a large aws-chunked body to a worker thread, so they run
+    /// while the event loop frames and forwards. Call before the first byte; returns the worker (its
+    /// `onProgress` must lead to `finish()` again when that returned `.waiting`), or `nil` when the body
+    /// stays inline.
+    mutating func offloadDigests(_ offload: DigestOffload, eventLoop: any EventLoop) -> BodyDigestWorker? {
+        guard received == 0, digests == nil, let expectations,
+            expectations.payload != .unsignedWithTrailer || expectations.trailerChecksum != nil
+                || expectations.headerChecksum != nil,
+            let length = expectations.decodedContentLength, length >= offload.minimumLength
+        else { return nil }
+        decoder = AWSChunkedDecoder(expectations, deferHashing: true)
+        let worker = BodyDigestWorker(
+            expectations: expectations,
+            eventLoop: eventLoop,
+            executor: offload.makeExecutor(),
+            maxQueuedBytes: offload.maxQueuedBytes
+        )
+        digests = worker
+        return worker
+    }
+
+    /// More body bytes wait for hashing than allowed: stop reading the client.
+    var digestsBacklogged: Bool { digests?.isBacklogged ?? false }
+
+    /// A digest computed off the loop failed: the body must be refused.
+    var digestFailure: S3Error? { failed ? nil : digests?.failure }
+
+    /// The request is abandoned: outstanding digests are skipped and reported to nobody.
+    func cancelDigests() { digests?.cancel() }
 
     mutating func consume(_ bytes: ByteBuffer) -> Action {
         guard !failed else { return .hold }
@@ -96,6 +133,7 @@ struct RequestBodyVerifier {
         if let declaredLength, received > declaredLength {
             return fail(S3Error(.invalidRequest, "The request body is longer than its Content-Length."))
         }
+        if let failure = digests?.failure { return fail(failure) }
         guard decoder != nil else {
             bytes.withUnsafeReadableBytes { raw in
                 sha256?.hasher.update(bufferPointer: raw)
@@ -105,16 +143,32 @@ struct RequestBodyVerifier {
         }
         // Decoded data comes back as runs of the input. They go upstream as slices of it (sharing its
         // storage): a read of many chunks becomes one gathering write of its runs, with no copy.
+        // Offloaded, the same slices (and each chunk's end) go to the digest worker, in stream order.
         var runs: [ByteBuffer] = []
+        var steps: [DigestStep] = []
+        var stepBytes = 0
+        let offloaded = digests != nil
         let result: Swift.Result<Void, S3Error> = bytes.withUnsafeReadableBytes { raw in
             Swift.Result { () throws(S3Error) in
-                try decoder!.consume(raw) { slice in
-                    guard output != .raw, let start = slice.baseAddress, let base = raw.baseAddress else { return }
-                    runs.append(bytes.getSlice(at: bytes.readerIndex + base.distance(to: start), length: slice.count)!)
-                }
+                try decoder!.consume(raw, events: { event in
+                    switch event {
+                    case .data(let slice):
+                        guard output != .raw || offloaded, let start = slice.baseAddress, let base = raw.baseAddress
+                        else { return }
+                        let run = bytes.getSlice(at: bytes.readerIndex + base.distance(to: start), length: slice.count)!
+                        if output != .raw { runs.append(run) }
+                        if offloaded {
+                            steps.append(.data(run))
+                            stepBytes += slice.count
+                        }
+                    case .chunkEnd(let check):
+                        steps.append(.chunkEnd(check))
+                    }
+                })
             }
         }
         if case .failure(let error) = result { return fail(error) }
+        digests?.submit(steps, bytes: stepBytes)
         switch output {
         case .raw: return pass([bytes])
         case .decoded: return pass(runs)
@@ -150,7 +204,15 @@ struct RequestBodyVerifier {
         var trailer: [(name: String, value: String)] = []
         if let decoder {
             do throws(S3Error) {
-                trailer = try decoder.finish().trailers.filter { $0.name.hasPrefix("x-amz-checksum-") }
+                let outcome = try decoder.finish()
+                trailer = outcome.trailers.filter { $0.name.hasPrefix("x-amz-checksum-") }
+                if let digests {
+                    // The last piece waits for every digest computed off the loop (the final checksum
+                    // comparison included): until then the upstream cannot complete the object.
+                    if let failure = digests.failure { throw failure }
+                    digests.submitFinish(outcome.unverifiedChecksums)
+                    guard digests.isDone else { return .waiting }
+                }
             } catch {
                 return reject(error)
             }
@@ -210,12 +272,14 @@ struct RequestBodyVerifier {
     private mutating func fail(_ error: S3Error) -> Action {
         failed = true
         held = nil
+        digests?.cancel()
         return .reject(error)
     }
 
     private mutating func reject(_ error: S3Error) -> Result {
         failed = true
         held = nil
+        digests?.cancel()
         return .reject(error)
     }
 }

@@ -132,6 +132,31 @@ public struct AWSChunkedDecoder {
         public var trailers: [(name: String, value: String)]
         /// Each checksum verified, with its base64 value.
         public var checksums: [(algorithm: ChecksumAlgorithm, base64: String)]
+        /// With deferred hashing: the checksums the caller must still verify (`verifyChecksum`) over the
+        /// decoded bytes, with the base64 value the client sent. Empty otherwise.
+        public var unverifiedChecksums: [(algorithm: ChecksumAlgorithm, base64: String)] = []
+    }
+
+    /// With deferred hashing, what proves one chunk, taken from the stream itself: its signature depends
+    /// only on these and the SHA-256 of its data, so chunks can be checked apart, in any order.
+    public struct ChunkCheck: Sendable, Equatable {
+        /// The signature the previous chunk header carried (the request signature for the first chunk).
+        public var previousSignature: String
+        /// The signature this chunk header carries.
+        public var providedSignature: String
+
+        public init(previousSignature: String, providedSignature: String) {
+            self.previousSignature = previousSignature
+            self.providedSignature = providedSignature
+        }
+    }
+
+    /// What `consume(_:events:)` reports, in stream order.
+    public enum Event {
+        /// Decoded object bytes, a slice of the input (valid only during the call).
+        case data(UnsafeRawBufferPointer)
+        /// The chunk whose data was just reported has ended: check it with `verifyChunk`.
+        case chunkEnd(ChunkCheck)
     }
 
     private enum State {
@@ -154,15 +179,28 @@ public struct AWSChunkedDecoder {
     private var trailerLines: [(name: String, value: String)] = []
     private var trailerSize = 0
     private var trailerSignature: String?
+    /// Framing only: chunk hashes and checksums are left to the caller (`consume(_:events:)`).
+    private let deferHashing: Bool
+    /// Chunk checks met while deferring, not yet reported.
+    private var endedChunks: [ChunkCheck] = []
     public private(set) var decodedLength: Int64 = 0
 
-    public init(_ expectations: Expectations, limits: Limits = .init()) {
+    /// - Parameter deferHashing: Do framing, lengths and the trailer signature only; report each chunk's
+    ///   check through `consume(_:events:)` and the checksums through `Outcome.unverifiedChecksums`, so the
+    ///   hashing can run elsewhere (another thread).
+    public init(_ expectations: Expectations, limits: Limits = .init(), deferHashing: Bool = false) {
         self.expectations = expectations
         self.limits = limits
+        self.deferHashing = deferHashing
         previousSignature = expectations.seedSignature
-        trailerChecksumState = expectations.trailerChecksum.map(StreamingChecksum.init)
-        headerChecksumState = expectations.headerChecksum.map { StreamingChecksum($0.algorithm) }
+        if !deferHashing {
+            trailerChecksumState = expectations.trailerChecksum.map(StreamingChecksum.init)
+            headerChecksumState = expectations.headerChecksum.map { StreamingChecksum($0.algorithm) }
+        }
     }
+
+    /// Whether chunks carry signatures (everything but `STREAMING-UNSIGNED-PAYLOAD-TRAILER`).
+    public var isSigned: Bool { signed }
 
     private var signed: Bool { expectations.payload != .unsignedWithTrailer }
 
@@ -180,6 +218,17 @@ public struct AWSChunkedDecoder {
         _ bytes: UnsafeRawBufferPointer,
         emit: (UnsafeRawBufferPointer) -> Void
     ) throws(S3Error) {
+        try consume(bytes, events: { event in
+            if case .data(let slice) = event { emit(slice) }
+        })
+    }
+
+    /// Consumes the next raw body bytes, reporting decoded data and (with deferred hashing) chunk ends in
+    /// stream order.
+    public mutating func consume(
+        _ bytes: UnsafeRawBufferPointer,
+        events: (Event) -> Void
+    ) throws(S3Error) {
         var i = 0
         let n = bytes.count
         while i < n {
@@ -192,6 +241,7 @@ public struct AWSChunkedDecoder {
                     line.removeLast()
                     try endOfLine()
                     line.removeAll(keepingCapacity: true)
+                    reportEndedChunks(events)
                 } else {
                     guard line.count < limits.maxLineLength else {
                         throw malformed("a chunk header or trailer line exceeds \(limits.maxLineLength) bytes")
@@ -201,7 +251,7 @@ public struct AWSChunkedDecoder {
             case .chunkData(let remaining):
                 let take = min(remaining, n - i)
                 let slice = UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)])
-                if signed { chunkHash.update(bufferPointer: slice) }
+                if signed && !deferHashing { chunkHash.update(bufferPointer: slice) }
                 trailerChecksumState?.update(slice)
                 headerChecksumState?.update(slice)
                 decodedLength += Int64(take)
@@ -211,7 +261,7 @@ public struct AWSChunkedDecoder {
                         "The decoded body is longer than x-amz-decoded-content-length (\(declared) bytes)."
                     )
                 }
-                emit(slice)
+                events(.data(slice))
                 i += take
                 state = remaining == take ? .chunkDataEnd(seen: 0) : .chunkData(remaining: remaining - take)
             case .chunkDataEnd(let seen):
@@ -222,12 +272,19 @@ public struct AWSChunkedDecoder {
                     state = .chunkDataEnd(seen: 1)
                 } else {
                     try verifyChunkSignature()
+                    reportEndedChunks(events)
                     state = .chunkHeader
                 }
             case .done:
                 throw malformed("bytes follow the final chunk")
             }
         }
+    }
+
+    private mutating func reportEndedChunks(_ events: (Event) -> Void) {
+        guard !endedChunks.isEmpty else { return }
+        for check in endedChunks { events(.chunkEnd(check)) }
+        endedChunks.removeAll(keepingCapacity: true)
     }
 
     /// Consumes bytes held in an array (tests, small bodies).
@@ -254,20 +311,28 @@ public struct AWSChunkedDecoder {
                     + "(\(declared) declared, \(decodedLength) received)."
             )
         }
-        var checksums: [(algorithm: ChecksumAlgorithm, base64: String)] = []
-        if let state = trailerChecksumState, let algorithm = expectations.trailerChecksum {
+        // Trailer first, then header: the order `StreamingDigests` (and so deferred callers) use too.
+        var provided: [(algorithm: ChecksumAlgorithm, base64: String)] = []
+        var states: [StreamingChecksum?] = []
+        if let algorithm = expectations.trailerChecksum {
             let name = algorithm.headerName
-            guard let provided = trailerLines.first(where: { $0.name == name })?.value else {
+            guard let value = trailerLines.first(where: { $0.name == name })?.value else {
                 throw S3Error(.invalidRequest, "The trailer announced by x-amz-trailer (\(name)) was not sent.")
             }
-            try checkChecksum(state, provided: provided)
-            checksums.append((algorithm, provided))
+            provided.append((algorithm, value))
+            states.append(trailerChecksumState)
         }
-        if let state = headerChecksumState, let expected = expectations.headerChecksum {
-            try checkChecksum(state, provided: expected.base64)
-            checksums.append((expected.algorithm, expected.base64))
+        if let expected = expectations.headerChecksum {
+            provided.append(expected)
+            states.append(headerChecksumState)
         }
-        return Outcome(decodedLength: decodedLength, trailers: trailerLines, checksums: checksums)
+        if deferHashing {
+            return Outcome(decodedLength: decodedLength, trailers: trailerLines, checksums: [], unverifiedChecksums: provided)
+        }
+        for (state, expected) in zip(states, provided) {
+            try Self.verifyChecksum(state ?? StreamingChecksum(expected.algorithm), provided: expected.base64)
+        }
+        return Outcome(decodedLength: decodedLength, trailers: trailerLines, checksums: provided)
     }
 
     // MARK: - Lines
@@ -352,24 +417,42 @@ public struct AWSChunkedDecoder {
 
     private mutating func verifyChunkSignature() throws(S3Error) {
         guard signed else { return }
-        let dataHash = chunkHash.finalize()
-        chunkHash = SHA256()
+        guard let provided = chunkSignature else {
+            throw S3Error(.signatureDoesNotMatch, "A chunk of a signed aws-chunked body has no chunk-signature.")
+        }
+        let check = ChunkCheck(previousSignature: previousSignature, providedSignature: provided)
+        if deferHashing {
+            endedChunks.append(check)
+        } else {
+            let dataHash = chunkHash.finalize()
+            chunkHash = SHA256()
+            try Self.verifyChunk(check, dataHash: dataHash, expectations: expectations)
+        }
+        previousSignature = provided
+    }
+
+    /// Checks one chunk's signature given the SHA-256 of its data. Pure: chunks may be checked apart, on
+    /// any thread, in any order (each check names its own previous signature).
+    public static func verifyChunk(
+        _ check: ChunkCheck,
+        dataHash: SHA256Digest,
+        expectations: Expectations
+    ) throws(S3Error) {
         var stringToSign: [UInt8] = []
         stringToSign.reserveCapacity(256)
         stringToSign.append(contentsOf: "AWS4-HMAC-SHA256-PAYLOAD\n".utf8)
-        appendScopeLines(to: &stringToSign)
+        appendScopeLines(expectations, previousSignature: check.previousSignature, to: &stringToSign)
         stringToSign.append(contentsOf: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n".utf8)
         dataHash.withUnsafeBytes { Hex.append($0, to: &stringToSign) }
         var expected: [UInt8] = []
         expected.reserveCapacity(64)
         expectations.signingKey.appendSignatureHex(of: stringToSign, to: &expected)
-        guard let provided = chunkSignature, constantTimeEquals(expected, provided) else {
+        guard constantTimeEquals(expected, check.providedSignature) else {
             throw S3Error.signatureDoesNotMatch(details: [
                 S3Error.Detail("StringToSign", String(decoding: stringToSign, as: UTF8.self)),
-                S3Error.Detail("SignatureProvided", chunkSignature ?? ""),
+                S3Error.Detail("SignatureProvided", check.providedSignature),
             ])
         }
-        previousSignature = provided
     }
 
     private func verifyTrailer() throws(S3Error) {
@@ -393,7 +476,7 @@ public struct AWSChunkedDecoder {
             }
             var stringToSign: [UInt8] = []
             stringToSign.append(contentsOf: "AWS4-HMAC-SHA256-TRAILER\n".utf8)
-            appendScopeLines(to: &stringToSign)
+            Self.appendScopeLines(expectations, previousSignature: previousSignature, to: &stringToSign)
             SHA256.hash(data: canonical).withUnsafeBytes { Hex.append($0, to: &stringToSign) }
             var expected: [UInt8] = []
             expectations.signingKey.appendSignatureHex(of: stringToSign, to: &expected)
@@ -407,7 +490,11 @@ public struct AWSChunkedDecoder {
     }
 
     /// Date, scope and previous signature, each followed by a newline.
-    private func appendScopeLines(to out: inout [UInt8]) {
+    private static func appendScopeLines(
+        _ expectations: Expectations,
+        previousSignature: String,
+        to out: inout [UInt8]
+    ) {
         out.append(contentsOf: expectations.timestamp.utf8)
         out.append(0x0A)
         out.append(contentsOf: expectations.scope.description.utf8)
@@ -416,7 +503,9 @@ public struct AWSChunkedDecoder {
         out.append(0x0A)
     }
 
-    private func checkChecksum(_ state: StreamingChecksum, provided: String) throws(S3Error) {
+    /// Compares a checksum computed over the decoded bytes with the base64 value the client sent:
+    /// `InvalidRequest` if that value is malformed, `BadDigest` if it differs.
+    public static func verifyChecksum(_ state: StreamingChecksum, provided: String) throws(S3Error) {
         guard let decoded = Data(base64Encoded: provided), decoded.count == state.algorithm.byteCount else {
             throw S3Error(
                 .invalidRequest,

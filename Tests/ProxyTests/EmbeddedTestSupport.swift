@@ -92,7 +92,8 @@ struct EmbeddedProxy {
         authorizer: any RequestAuthorizer = AllowAllAuthorizer(),
         trustedProxies: TrustedProxies = .none,
         accessLog: AccessLog = AccessLog(logger: nil),
-        maxObjectSize: Int64? = nil
+        maxObjectSize: Int64? = nil,
+        digestOffload: DigestOffload? = DigestOffload()
     ) throws {
         upstreams = FakeUpstreams(loop: loop, behaviour: behaviour)
         var services = ProxyServices(
@@ -109,6 +110,7 @@ struct EmbeddedProxy {
         )
         services.trustedProxies = trustedProxies
         services.accessLog = accessLog
+        services.digestOffload = digestOffload
         client = EmbeddedChannel(
             handlers: [counter, ProxyHandler(services: services, upstreams: upstreams)],
             loop: loop
