@@ -50,7 +50,8 @@ struct DigestOffloadTests {
             declaredLength: 66824,
             output: output
         )
-        let worker = try #require(verifier.offloadDigests(offload(executor), eventLoop: loop))
+        let offloaded = verifier.offloadDigests(offload(executor), eventLoop: loop)
+        let worker = try #require(offloaded)
         var progress = 0
         worker.onProgress = { progress += 1 }
         var forwarded: [UInt8] = []
@@ -97,7 +98,8 @@ struct DigestOffloadTests {
         let executor = ManualDigestExecutor()
         let auth = try Docs.docsVerifier.authenticate(Docs.chunkedHead, now: Docs.docsNow)
         var verifier = try RequestBodyVerifier(auth: auth, headers: Docs.chunkedHead.headers, declaredLength: 66824, output: .raw)
-        _ = try #require(verifier.offloadDigests(Self.offload(executor), eventLoop: loop))
+        let offloaded = verifier.offloadDigests(Self.offload(executor), eventLoop: loop)
+        _ = try #require(offloaded)
         _ = verifier.consume(ByteBuffer(bytes: Docs.chunkedBody()))
         #expect(verifier.finish() == .waiting)
         executor.runAll()
@@ -121,9 +123,11 @@ struct DigestOffloadTests {
     func smallStaysInline() throws {
         let auth = try Docs.docsVerifier.authenticate(Docs.chunkedHead, now: Docs.docsNow)
         var verifier = try RequestBodyVerifier(auth: auth, headers: Docs.chunkedHead.headers, declaredLength: 66824, output: .decoded)
-        #expect(verifier.offloadDigests(DigestOffload(), eventLoop: EmbeddedEventLoop()) == nil)
+        let small = verifier.offloadDigests(DigestOffload(), eventLoop: EmbeddedEventLoop())
+        #expect(small == nil)
         var plain = try RequestBodyVerifier(auth: try Docs.auth(.unsigned), headers: [], declaredLength: 10, output: .decoded)
-        #expect(plain.offloadDigests(Self.offload(ManualDigestExecutor()), eventLoop: EmbeddedEventLoop()) == nil)
+        let unchunked = plain.offloadDigests(Self.offload(ManualDigestExecutor()), eventLoop: EmbeddedEventLoop())
+        #expect(unchunked == nil)
     }
 
     @Test("the hashing queue is bounded: backlogged until the worker catches up")
@@ -132,7 +136,8 @@ struct DigestOffloadTests {
         let executor = ManualDigestExecutor()
         let auth = try Docs.docsVerifier.authenticate(Docs.chunkedHead, now: Docs.docsNow)
         var verifier = try RequestBodyVerifier(auth: auth, headers: Docs.chunkedHead.headers, declaredLength: 66824, output: .decoded)
-        _ = try #require(verifier.offloadDigests(Self.offload(executor, maxQueuedBytes: 10_000), eventLoop: loop))
+        let offloaded = verifier.offloadDigests(Self.offload(executor, maxQueuedBytes: 10_000), eventLoop: loop)
+        _ = try #require(offloaded)
         let body = Docs.chunkedBody()
         _ = verifier.consume(ByteBuffer(bytes: body[0..<5000]))
         #expect(!verifier.digestsBacklogged)

@@ -212,7 +212,7 @@ def test_a_large_signed_chunk_upload_hashed_off_the_loop_stores_the_exact_bytes(
     assert moto_s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"".join(chunks)
 
 
-@pytest.mark.parametrize("forged", [1, BIG_CHUNKS // 2, BIG_CHUNKS + 1])  # early, mid-body, the final empty chunk
+@pytest.mark.parametrize("forged", [1, BIG_CHUNKS // 2, BIG_CHUNKS])  # early, mid-body, the final empty chunk
 def test_a_forged_chunk_in_a_large_body_is_refused_late_and_nothing_is_stored(sidecars, bucket, moto_s3, forged):
     chunks = [bytes([i]) * 65536 for i in range(BIG_CHUNKS)]
     status, _, body = signed_chunked_request(sidecars("resign"), bucket, "big-forged.bin", chunks, forge_chunk=forged)
