@@ -18,7 +18,7 @@
 
 /// A reflected CRC of 32 or 64 bits (no final XOR or reflection here: callers own init and finish).
 struct ReflectedCRC<Value: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
-    /// Bytes per lane: the distance the second lane's register is advanced over.
+    /// Bytes per lane: how far the first lane's register is advanced to line up with the second's.
     static var laneBytes: Int { 1024 }
 
     /// Sixteen slicing tables (table k at `k * 256`: the register after a byte followed by k zero bytes),
