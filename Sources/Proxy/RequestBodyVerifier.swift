@@ -103,9 +103,10 @@ struct RequestBodyVerifier {
     /// stays inline.
     mutating func offloadDigests(_ offload: DigestOffload, eventLoop: any EventLoop) -> BodyDigestWorker? {
         guard received == 0, digests == nil, let expectations,
-            expectations.payload != .unsignedWithTrailer || expectations.trailerChecksum != nil
-                || expectations.headerChecksum != nil,
             let length = expectations.decodedContentLength, length >= offload.minimumLength
+        else { return nil }
+        let checksums = [expectations.trailerChecksum, expectations.headerChecksum?.algorithm].compactMap { $0 }
+        guard expectations.payload != .unsignedWithTrailer || checksums.contains(where: { !offload.inlineChecksums.contains($0) })
         else { return nil }
         decoder = AWSChunkedDecoder(expectations, deferHashing: true)
         let worker = BodyDigestWorker(

@@ -30,7 +30,7 @@ struct DigestOffloadTests {
     typealias Docs = RequestBodyVerifierTests
 
     static func offload(_ executor: ManualDigestExecutor, maxQueuedBytes: Int = 8 << 20) -> DigestOffload {
-        DigestOffload(minimumLength: 0, maxQueuedBytes: maxQueuedBytes, makeExecutor: { executor })
+        DigestOffload(minimumLength: 0, inlineChecksums: [], maxQueuedBytes: maxQueuedBytes, makeExecutor: { executor })
     }
 
     /// Feeds `body` to an offloaded verifier; runs the worker after each piece when `eager`, else only at
@@ -147,6 +147,35 @@ struct DigestOffloadTests {
         #expect(verifier.digestsBacklogged, "still counted until delivered on the loop")
         loop.run()
         #expect(!verifier.digestsBacklogged)
+    }
+
+    @Test("by default, unsigned chunks with a CRC trailer stay inline; a SHA-256 trailer or signed chunks go off the loop")
+    func defaultPolicy() throws {
+        let offload = DigestOffload(minimumLength: 0, makeExecutor: { ManualDigestExecutor() })
+        func offloaded(_ algorithm: ChecksumAlgorithm) throws -> Bool {
+            let signer = TestSigner()
+            let headers = signer.sign(
+                method: "PUT",
+                uri: "/b/k",
+                headers: [
+                    ("Content-Encoding", "aws-chunked"), ("x-amz-trailer", algorithm.headerName),
+                    ("x-amz-decoded-content-length", "5"),
+                ],
+                payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+            )
+            let head = S3RequestHead(method: "PUT", uri: "/b/k", headers: headers)
+            let auth = try signer.verifier.authenticate(head, now: TestSigner.now)
+            var verifier = try RequestBodyVerifier(auth: auth, headers: headers, declaredLength: nil, output: .decoded)
+            return verifier.offloadDigests(offload, eventLoop: EmbeddedEventLoop()) != nil
+        }
+        #expect(try !offloaded(.crc32))
+        #expect(try !offloaded(.crc32c))
+        #expect(try !offloaded(.crc64nvme))
+        #expect(try offloaded(.sha256))
+        #expect(try offloaded(.sha1))
+        let auth = try Docs.docsVerifier.authenticate(Docs.chunkedHead, now: Docs.docsNow)
+        var signed = try RequestBodyVerifier(auth: auth, headers: Docs.chunkedHead.headers, declaredLength: 66824, output: .decoded)
+        #expect(signed.offloadDigests(offload, eventLoop: EmbeddedEventLoop()) != nil)
     }
 
     // MARK: - Through the handler
