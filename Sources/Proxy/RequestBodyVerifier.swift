@@ -105,9 +105,11 @@ struct RequestBodyVerifier {
         guard received == 0, digests == nil, let expectations,
             let length = expectations.decodedContentLength, length >= offload.minimumLength
         else { return nil }
+        // Signed chunks always have SHA-256 work; unsigned ones only when a checksum is not a cheap CRC.
         let checksums = [expectations.trailerChecksum, expectations.headerChecksum?.algorithm].compactMap { $0 }
-        guard expectations.payload != .unsignedWithTrailer || checksums.contains(where: { !offload.inlineChecksums.contains($0) })
-        else { return nil }
+        let hashes = expectations.payload != .unsignedWithTrailer
+            || checksums.contains { !offload.inlineChecksums.contains($0) }
+        guard hashes else { return nil }
         decoder = AWSChunkedDecoder(expectations, deferHashing: true)
         let worker = BodyDigestWorker(
             expectations: expectations,
