@@ -2,6 +2,7 @@ import Crypto
 import Dispatch
 import Foundation
 import NIOCore
+import Synchronization
 import Verifier
 
 /// Where one request body's digests are computed: a serial executor, so stream checksums see the bytes
@@ -25,11 +26,41 @@ struct DigestOffload: Sendable {
     /// handing them to a worker cost more CPU than it freed (1.22 s against 1.09 s a GiB, no faster).
     var inlineChecksums: Set<ChecksumAlgorithm> = [.crc32, .crc32c, .crc64nvme]
     /// Bytes handed to the worker and not yet hashed above which the client is not read (memory bound).
-    var maxQueuedBytes: Int = 8 << 20
-    /// The serial executor of one request.
+    var maxQueuedBytes: Int = 4 << 20
+    /// How many bodies hash off the loop at once, shared by every copy of this value.
+    var slots = DigestSlots(limit: System.coreCount)
+    /// The serial executor of one request. It targets the global concurrent queue, whose thread pool
+    /// libdispatch sizes to the cores: an untargeted serial queue is "overcommit" and would get a thread
+    /// of its own, so a hundred concurrent uploads would hash on a hundred threads.
     var makeExecutor: @Sendable () -> any DigestExecutor = {
-        DispatchQueue(label: "s3-sidecar.body-digest")
+        DispatchQueue(label: "s3-sidecar.body-digest", target: .global())
     }
+}
+
+/// How many bodies may hash off the event loop at once, process-wide. Past the cores another worker frees
+/// no time (every core is busy already) and its queue only costs memory, so further bodies hash inline.
+final class DigestSlots: Sendable {
+    let limit: Int
+    private let used = Mutex(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes a slot if one is free.
+    func acquire() -> Bool {
+        used.withLock { used in
+            guard used < limit else { return false }
+            used += 1
+            return true
+        }
+    }
+
+    func release() {
+        used.withLock { $0 -= 1 }
+    }
+
+    var inUse: Int { used.withLock { $0 } }
 }
 
 /// One step of the hashing, in stream order.
@@ -102,6 +133,8 @@ final class BodyDigestWorker {
     private let executor: any DigestExecutor
     private let state: DigestState
     private let cancelled = CancelFlag()
+    /// The slot this worker holds, given back when it is gone (its last job has come back).
+    private let slots: DigestSlots?
     let maxQueuedBytes: Int
     /// Bytes submitted and not yet hashed.
     private(set) var queuedBytes = 0
@@ -117,12 +150,18 @@ final class BodyDigestWorker {
         expectations: AWSChunkedDecoder.Expectations,
         eventLoop: any EventLoop,
         executor: any DigestExecutor,
-        maxQueuedBytes: Int
+        maxQueuedBytes: Int,
+        slots: DigestSlots? = nil
     ) {
         self.eventLoop = eventLoop
         self.executor = executor
         self.state = DigestState(expectations)
         self.maxQueuedBytes = maxQueuedBytes
+        self.slots = slots
+    }
+
+    deinit {
+        slots?.release()
     }
 
     /// Too much is queued: stop reading the client until a job comes back.

@@ -109,13 +109,14 @@ struct RequestBodyVerifier {
         let checksums = [expectations.trailerChecksum, expectations.headerChecksum?.algorithm].compactMap { $0 }
         let hashes = expectations.payload != .unsignedWithTrailer
             || checksums.contains { !offload.inlineChecksums.contains($0) }
-        guard hashes else { return nil }
+        guard hashes, offload.slots.acquire() else { return nil }
         decoder = AWSChunkedDecoder(expectations, deferHashing: true)
         let worker = BodyDigestWorker(
             expectations: expectations,
             eventLoop: eventLoop,
             executor: offload.makeExecutor(),
-            maxQueuedBytes: offload.maxQueuedBytes
+            maxQueuedBytes: offload.maxQueuedBytes,
+            slots: offload.slots
         )
         digests = worker
         return worker

@@ -178,6 +178,28 @@ struct DigestOffloadTests {
         #expect(signed.offloadDigests(offload, eventLoop: EmbeddedEventLoop()) != nil)
     }
 
+    @Test("no more bodies hash off the loop at once than there are slots; a slot comes back with its worker")
+    func slotsBoundConcurrentWorkers() throws {
+        var offload = Self.offload(ManualDigestExecutor())
+        offload.slots = DigestSlots(limit: 1)
+        let auth = try Docs.docsVerifier.authenticate(Docs.chunkedHead, now: Docs.docsNow)
+        func verifier() throws -> RequestBodyVerifier {
+            try RequestBodyVerifier(auth: auth, headers: Docs.chunkedHead.headers, declaredLength: 66824, output: .decoded)
+        }
+        var first: RequestBodyVerifier? = try verifier()
+        #expect(first!.offloadDigests(offload, eventLoop: EmbeddedEventLoop()) != nil)
+        #expect(offload.slots.inUse == 1)
+        var second = try verifier()
+        #expect(second.offloadDigests(offload, eventLoop: EmbeddedEventLoop()) == nil, "over the limit: hashed inline")
+        let (forwarded, _, result) = RequestBodyVerifierTests.feed(&second, Docs.chunkedBody(), pieces: 9)
+        #expect(RequestBodyVerifierTests.rejection(result) == nil)
+        #expect(forwarded == [UInt8](repeating: 0x61, count: 66560), "the inline body is still checked and decoded")
+        first = nil
+        #expect(offload.slots.inUse == 0)
+        var third = try verifier()
+        #expect(third.offloadDigests(offload, eventLoop: EmbeddedEventLoop()) != nil)
+    }
+
     // MARK: - Through the handler
 
     /// Head and body of an unsigned aws-chunked upload with a CRC32 trailer (`trailerValue` overrides it).
