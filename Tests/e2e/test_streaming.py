@@ -65,17 +65,22 @@ def test_boto3_sends_aws_chunked_with_a_crc32_trailer_and_passthrough_forwards_i
     assert body.endswith(f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode())
 
 
-def unsigned_trailer_request(sidecar, bucket, key, data, trailer_crc=None, cut_final_chunk=False):
-    """An aws-chunked PUT with an unsigned CRC32 trailer, built by hand so the trailer can lie."""
-    crc = trailer_crc or base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+def unsigned_trailer_request(sidecar, bucket, key, data, trailer_crc=None, cut_final_chunk=False, algorithm="crc32"):
+    """An aws-chunked PUT with an unsigned checksum trailer (CRC32 or SHA256), built by hand so the trailer
+    can lie (`trailer_crc` replaces the true value, whatever the algorithm)."""
+    if algorithm == "crc32":
+        digest = zlib.crc32(data).to_bytes(4, "big")
+    else:
+        digest = hashlib.new(algorithm, data).digest()
+    value = trailer_crc or base64.b64encode(digest).decode()
     body = f"{len(data):x}\r\n".encode() + data + b"\r\n"
     if not cut_final_chunk:
-        body += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+        body += f"0\r\nx-amz-checksum-{algorithm}:{value}\r\n\r\n".encode()
     url = f"{sidecar.url}/{bucket}/{key}"
     headers = {
         "Content-Encoding": "aws-chunked",
         "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-        "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-trailer": f"x-amz-checksum-{algorithm}",
         "x-amz-decoded-content-length": str(len(data)),
     }
     # botocore's S3 signer always recomputes x-amz-content-sha256; its generic SigV4 signer keeps the
@@ -221,14 +226,16 @@ def test_a_forged_chunk_in_a_large_body_is_refused_late_and_nothing_is_stored(si
     assert e2e.object_keys(moto_s3, bucket) == []
 
 
-def test_a_lying_trailer_on_a_large_body_is_bad_digest_and_nothing_is_stored(sidecars, bucket, moto_s3):
+# A CRC32 trailer is computed inline, a SHA256 one off the loop: both must hold a lying body back.
+@pytest.mark.parametrize("algorithm,lie", [("crc32", "AAAAAA=="), ("sha256", base64.b64encode(b"\0" * 32).decode())])
+def test_a_lying_trailer_on_a_large_body_is_bad_digest_and_nothing_is_stored(sidecars, bucket, moto_s3, algorithm, lie):
     status, _, body = unsigned_trailer_request(
-        sidecars("trusted"), bucket, "big-lying-trailer", os.urandom(3 << 20), trailer_crc="AAAAAA=="
+        sidecars("trusted"), bucket, "big-lying-trailer", os.urandom(3 << 20), trailer_crc=lie, algorithm=algorithm
     )
     assert status == 400, body
     assert e2e.s3_error_code(body) == "BadDigest"
     assert e2e.object_keys(moto_s3, bucket) == []
     data = os.urandom(3 << 20)
-    status, _, body = unsigned_trailer_request(sidecars("trusted"), bucket, "big-trailer", data)
+    status, _, body = unsigned_trailer_request(sidecars("trusted"), bucket, "big-trailer", data, algorithm=algorithm)
     assert status == 200, body
     assert moto_s3.get_object(Bucket=bucket, Key="big-trailer")["Body"].read() == data
