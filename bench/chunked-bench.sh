@@ -16,6 +16,8 @@
 #        BENCH_CHUNK_KIB  aws-chunked chunk size in KiB, a divisor of 1024 (64; boto3 uses 1024)
 #        BENCH_FORMS      forms to run, in order (u t s)
 #        BENCH_TMPDIR     where data and configs go (default /dev/shm if it has room, else $TMPDIR)
+#        BENCH_PARALLEL=N then N signed uploads (s) at once, BENCH_PARALLEL_MIB each (256): the aggregate
+#                         MB/s and the sidecar's peak threads and RSS (the off-loop hashing's bounds)
 #        BENCH_PERF=FORM  also record `perf record -g` on the sidecar during that form's last upload
 #                         and print the top of the report (needs perf)
 #        BENCH_STRICT=1   exit 1 when a ratio misses the target
@@ -28,6 +30,8 @@ REPEAT="${BENCH_REPEAT:-3}"
 CHUNK_KIB="${BENCH_CHUNK_KIB:-64}"
 read -r -a FORMS <<<"${BENCH_FORMS:-u t s}"
 PERF_FORM="${BENCH_PERF:-}"
+PARALLEL="${BENCH_PARALLEL:-0}"
+PARALLEL_MIB="${BENCH_PARALLEL_MIB:-256}"
 REGION=us-east-1
 ACCESS_KEY=AKIABENCHSIDECAR0002
 SECRET_KEY='bench/Chunked+Key=With/Slash+Plus=='
@@ -48,7 +52,8 @@ if [[ -n "$PERF_FORM" ]]; then command -v perf >/dev/null 2>&1 || die "BENCH_PER
 bench_require_sidecar
 
 # One stored object at a time (deleted after its check) plus nginx's temp file while it arrives.
-bench_workdir $((SIZE_MIB * 2))
+[[ "$PARALLEL" =~ ^[0-9]+$ && "$PARALLEL_MIB" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PARALLEL and BENCH_PARALLEL_MIB are counts"
+bench_workdir $(( SIZE_MIB * 2 > (PARALLEL + 1) * PARALLEL_MIB ? SIZE_MIB * 2 : (PARALLEL + 1) * PARALLEL_MIB ))
 PERF_PID=""
 read -r PORT_BACKEND PORT_SIDECAR < <(bench_free_ports 2)
 log "work dir $WORK; ports backend=$PORT_BACKEND sidecar=$PORT_SIDECAR"
@@ -169,6 +174,39 @@ if ((RESET_OK)); then
     echo "sidecar RSS: peak during the timed uploads $((HWM / 1024)) MiB (VmHWM after clear_refs); now $((RSS_NOW / 1024)) MiB; VmHWM before the reset $((HWM_BEFORE / 1024)) MiB"
 else
     echo "sidecar RSS: peak since start $((HWM / 1024)) MiB (VmHWM; clear_refs not allowed here); now $((RSS_NOW / 1024)) MiB"
+fi
+
+if ((PARALLEL > 0)); then
+    echo 5 >"/proc/$SIDECAR_PID/clear_refs" 2>/dev/null || true
+    log "$PARALLEL concurrent signed uploads of $PARALLEL_MIB MiB"
+    clients=()
+    for ((i = 1; i <= PARALLEL; i++)); do
+        "${CLIENT[@]}" put s "http://127.0.0.1:$PORT_SIDECAR/bench/par-$i.bin" "$ACCESS_KEY" "$SECRET_KEY" "$REGION" \
+            "$PARALLEL_MIB" "$CHUNK_KIB" >"$WORK/par-$i.out" 2>"$WORK/par-$i.err" &
+        clients+=($!)
+    done
+    peak_threads=0
+    any_running() { local pid; for pid in "${clients[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done; return 1; }
+    while any_running; do
+        threads="$(awk '/^Threads:/ {print $2}' "/proc/$SIDECAR_PID/status")"
+        ((threads > peak_threads)) && peak_threads="$threads"
+        sleep 0.1
+    done
+    wait "${clients[@]}" || die "a concurrent upload's client failed: $(cat "$WORK"/par-*.err | tail -5)"
+    slowest=0
+    for ((i = 1; i <= PARALLEL; i++)); do
+        read -r status seconds _ <"$WORK/par-$i.out"
+        [[ "$status" =~ ^2[0-9][0-9]$ ]] || die "concurrent upload $i: status $status: $(tail -5 "$WORK/par-$i.err")"
+        stored="$(stat -c %s "$WORK/data/bench/par-$i.bin" 2>/dev/null || echo missing)"
+        [[ "$stored" == $((PARALLEL_MIB << 20)) ]] || die "concurrent upload $i: the backend holds $stored bytes"
+        slowest="$(awk -v a="$slowest" -v b="$seconds" 'BEGIN {print (b > a) ? b : a}')"
+        rm -f "$WORK/data/bench/par-$i.bin"
+    done
+    echo
+    printf '%s concurrent (s) uploads of %s MiB: %s MB/s together (the slowest took %s s); sidecar peak %s threads, peak RSS %s MiB\n' \
+        "$PARALLEL" "$PARALLEL_MIB" \
+        "$(awk -v n="$PARALLEL" -v m="$PARALLEL_MIB" -v s="$slowest" 'BEGIN {printf "%.1f", n * m * 1048576 / s / 1e6}')" \
+        "$slowest" "$peak_threads" "$(($(awk '/^VmHWM:/ {print $2}' "/proc/$SIDECAR_PID/status") / 1024))"
 fi
 
 if [[ -n "$PERF_FORM" && -s "$WORK/perf.data" ]]; then
