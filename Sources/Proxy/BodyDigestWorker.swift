@@ -1,6 +1,5 @@
 import Crypto
 import Dispatch
-import Foundation
 import NIOCore
 import Synchronization
 import Verifier
@@ -118,11 +117,10 @@ private final class DigestState: @unchecked Sendable {
 }
 
 /// Set once the request is abandoned, so queued work is skipped; read from the executor's thread.
-private final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
+private final class CancelFlag: Sendable {
+    private let value = Atomic(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
 
 /// Computes one aws-chunked body's chunk hashes and checksums on another thread while the event loop
