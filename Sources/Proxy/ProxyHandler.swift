@@ -44,8 +44,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// The access log line, filled as the exchange goes; written once, when it ends.
         var record: AccessLog.Record
         var recorded = false
-        /// Object bytes forwarded so far, counted against `--max-object-size` (uploads only).
-        var objectBytes: Int64 = 0
+        /// File bytes of a form upload forwarded so far, counted against `--max-object-size` (other bodies
+        /// count through `RequestBodyVerifier.objectBytes`).
+        var formFileBytes: Int64 = 0
 
         init(
             requestId: String,
@@ -413,16 +414,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func forwardBody(_ bytes: ByteBuffer, _ exchange: Exchange) {
         exchange.record.bytesIn += Int64(bytes.readableBytes)
         if exchange.form != nil { return forwardFormBody(bytes, exchange) }
-        switch exchange.payload!.consume(bytes) {
+        var action = exchange.payload!.consume(bytes)
+        // The object's own bytes count (decoded, for aws-chunked), not the framing that goes upstream.
+        if case .reject = action {
+        } else if let error = objectSizeExceeded(exchange, size: exchange.payload!.objectBytes) {
+            action = .reject(error)
+        }
+        switch action {
         case .forward(let out):
-            if let error = objectSizeExceeded(exchange, adding: out.readableBytes) {
-                return abortExchange(exchange, error)
-            }
             exchange.upstream?.write(.body(.byteBuffer(out)))
         case .forwardEach(let pieces):
-            if let error = objectSizeExceeded(exchange, adding: pieces.reduce(0) { $0 + $1.readableBytes }) {
-                return abortExchange(exchange, error)
-            }
             for piece in pieces { exchange.upstream?.write(.body(.byteBuffer(piece))) }
         case .hold:
             break
@@ -434,7 +435,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func finishRequest(_ exchange: Exchange) {
         switch exchange.form != nil ? exchange.form!.finish() : exchange.payload!.finish() {
         case .complete(let tail):
-            if let tail, let error = objectSizeExceeded(exchange, adding: tail.readableBytes) {
+            // A body's tail was counted when it was read; a form's file tail is counted as it goes.
+            if exchange.form != nil, let tail, let error = countFormFile(exchange, tail.readableBytes) {
                 return abortExchange(exchange, error)
             }
             if let tail { exchange.upstream?.write(.body(.byteBuffer(tail))) }
@@ -511,7 +513,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .forward(let pieces):
             for piece in pieces {
-                if let error = objectSizeExceeded(exchange, adding: piece.readableBytes) {
+                if let error = countFormFile(exchange, piece.readableBytes) {
                     return abortExchange(exchange, error)
                 }
                 exchange.upstream?.write(.body(.byteBuffer(piece)))
@@ -537,12 +539,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Counts forwarded object bytes of an upload; past the limit (a body whose size was not declared), the
-    /// error that aborts it before the upstream sees the rest.
-    private func objectSizeExceeded(_ exchange: Exchange, adding count: Int) -> S3Error? {
+    /// An upload's object bytes so far past the limit (a body whose size was not declared): the error that
+    /// aborts it before the upstream sees the rest.
+    private func objectSizeExceeded(_ exchange: Exchange, size: Int64) -> S3Error? {
         guard let limit = services.objectSizeLimit, exchange.upstreamHead.method == .PUT else { return nil }
-        exchange.objectBytes += Int64(count)
-        return exchange.objectBytes > limit.maximum ? limit.tooLarge(exchange.objectBytes) : nil
+        return size > limit.maximum ? limit.tooLarge(size) : nil
+    }
+
+    /// Counts `count` more file bytes of a form upload against the limit.
+    private func countFormFile(_ exchange: Exchange, _ count: Int) -> S3Error? {
+        exchange.formFileBytes += Int64(count)
+        return objectSizeExceeded(exchange, size: exchange.formFileBytes)
     }
 
     // MARK: - Errors

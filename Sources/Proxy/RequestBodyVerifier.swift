@@ -122,6 +122,10 @@ struct RequestBodyVerifier {
         return worker
     }
 
+    /// The object's bytes so far: the decoded length of an aws-chunked body, every byte of a plain one.
+    /// What `--max-object-size` counts, whatever framing goes upstream.
+    var objectBytes: Int64 { decoder?.decodedLength ?? received }
+
     /// More body bytes wait for hashing than allowed: stop reading the client.
     var digestsBacklogged: Bool { digests?.isBacklogged ?? false }
 

@@ -38,6 +38,31 @@ struct ObjectSizeLimitTests {
         #expect(over.upstreams.acquireCalls == 0)
     }
 
+    @Test(
+        "an aws-chunked upload of exactly the limit streams whole: its decoded bytes count, not the framing",
+        arguments: [UpstreamMode.passthrough, .trusted]
+    )
+    func chunkedAtTheLimit(mode: UpstreamMode) throws {
+        let decoded = "hello, chunked world"
+        let proxy = try EmbeddedProxy(mode: mode, maxObjectSize: Int64(decoded.utf8.count))
+        var headers = proxy.signer.sign(
+            method: "PUT",
+            uri: "/b/k",
+            headers: [("Content-Encoding", "aws-chunked"), ("x-amz-decoded-content-length", String(decoded.utf8.count))],
+            payloadHash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+        )
+        let seed = String(headers.last!.value.split(separator: "=").last!)
+        let body = ProxyHandlerTests.signedChunks(["hello, ", "chunked world"], seed: seed)
+        headers.append(("Content-Length", String(body.utf8.count)))
+        try proxy.send(.PUT, "/b/k", headers: headers)
+        try proxy.sendBody(body)
+        try proxy.sendEnd()
+        let up = try proxy.upstreams.upstreamParts()
+        #expect(up.hasEnd, "an upload of exactly the limit was cut off")
+        #expect(up.bodyText == (mode.name == "passthrough" ? body : decoded))
+        #expect(try proxy.responseParts().statuses.isEmpty, "no error reply")
+    }
+
     @Test("exactly the limit passes; GETs and other methods are not limited")
     func atTheLimit() throws {
         let proxy = try EmbeddedProxy(maxObjectSize: 5)
