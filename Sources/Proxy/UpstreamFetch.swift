@@ -49,6 +49,10 @@ final class UpstreamFetch: UpstreamExchangeDelegate {
     /// Drops the exchange (the client went away): the connection is closed, nothing is called back.
     func cancel() {
         completion = nil
+        closeConnection()
+    }
+
+    private func closeConnection() {
         if let connection {
             self.connection = nil
             connection.handler.delegate = nil
@@ -75,7 +79,8 @@ final class UpstreamFetch: UpstreamExchangeDelegate {
             responseHead = HTTPResponseHead(version: head.version, status: head.status, headers: head.headers)
         case .body(var bytes):
             guard body.count + bytes.readableBytes <= maxBodyBytes else {
-                cancel()
+                // Too large to collect: the connection is mid-response, so it goes; the caller still hears.
+                closeConnection()
                 return finish(.failure(.closed))
             }
             body += bytes.readBytes(length: bytes.readableBytes) ?? []
