@@ -29,9 +29,13 @@ public final class MintedUploads: Sendable {
     /// Remembers a minted upload URL until it expires.
     public func remember(signature: String, contentType: String, expiresAt: Int64, now: Int64) {
         state.withLock { state in
-            if state.entries.count >= capacity { Self.evict(&state, now: now, capacity: capacity) }
-            state.entries[signature] = Entry(contentType: contentType, expiresAt: expiresAt)
-            state.order.append((signature, expiresAt))
+            if state.entries[signature] == nil, state.entries.count >= capacity {
+                Self.evict(&state, now: now, capacity: capacity)
+            }
+            // The same URL minted again (same inputs, same second) is one entry, in the order once.
+            if state.entries.updateValue(Entry(contentType: contentType, expiresAt: expiresAt), forKey: signature) == nil {
+                state.order.append((signature, expiresAt))
+            }
         }
     }
 
@@ -46,10 +50,14 @@ public final class MintedUploads: Sendable {
     /// How many URLs are remembered (for tests).
     public var count: Int { state.withLock { $0.entries.count } }
 
+    /// How many entries the eviction order holds (for tests: never more than the table).
+    var orderCount: Int { state.withLock { $0.order.count - $0.head } }
+
     private static func evict(_ state: inout State, now: Int64, capacity: Int) {
-        // Drop what has expired anywhere, then the oldest until there is room for one more.
+        // Drop what has expired anywhere, then the oldest until a tenth is free, so that a full table of
+        // live URLs pays this pass once per many mints rather than on each.
         state.entries = state.entries.filter { $0.value.expiresAt >= now }
-        while state.entries.count >= capacity, state.head < state.order.count {
+        while state.entries.count > capacity - max(1, capacity / 10), state.head < state.order.count {
             state.entries.removeValue(forKey: state.order[state.head].signature)
             state.head += 1
         }

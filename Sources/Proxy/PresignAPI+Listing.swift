@@ -145,7 +145,8 @@ extension PresignAPI {
     /// The envelope when the upstream could not be asked at all.
     func listingUnavailable(_ error: UpstreamError, requestId: String) -> PresignAPIResponse {
         .failure(
-            Failure(code: .upstream, message: "the storage backend is unavailable (\(error))"),
+            // The S3-side wording only: `error` can carry the upstream's address and TLS details (logged).
+            Failure(code: .upstream, message: "the storage backend is unavailable: \(error.s3Error.message)"),
             requestId: requestId,
             nowMillis: clock()
         )

@@ -465,6 +465,16 @@ struct PresignAPITests {
         }
     }
 
+    @Test("an unreachable backend is named in S3's words, without the upstream's address or TLS details")
+    func listingUnavailableHidesDetails() throws {
+        let response = Self.makeAPI().listingUnavailable(.connectFailed("connect to 10.1.2.3:9000: TLS handshake"), requestId: "r")
+        let text = String(decoding: response.body, as: UTF8.self)
+        #expect(response.status.code >= 500)
+        #expect(text.contains("could not connect to the upstream backend"))
+        #expect(!text.contains("10.1.2.3"))
+        #expect(!text.contains("TLS"))
+    }
+
     @Test("timestamps are ISO 8601 with milliseconds in UTC")
     func timestamps() {
         #expect(PresignAPIResponse.timestamp(1_770_681_600_000) == "2026-02-10T00:00:00.000Z")
@@ -473,6 +483,18 @@ struct PresignAPITests {
     }
 
     // MARK: - Minted uploads table
+
+    @Test("the same URL minted again is one entry: the eviction order does not grow with it")
+    func mintedUploadsRepeated() {
+        let table = MintedUploads(capacity: 10)
+        for _ in 0..<1000 { table.remember(signature: "same", contentType: "t/a", expiresAt: 100, now: 0) }
+        #expect(table.count == 1)
+        #expect(table.orderCount == 1)
+        for i in 0..<100 { table.remember(signature: "s\(i)", contentType: "t/a", expiresAt: 100, now: 0) }
+        #expect(table.count <= 10)
+        #expect(table.orderCount == table.count)
+        #expect(table.expectedContentType(signature: "s99", now: 0) == "t/a", "the newest stays")
+    }
 
     @Test("the minted-uploads table stays bounded, dropping expired entries first, then the oldest")
     func mintedUploadsBounded() {
