@@ -35,6 +35,8 @@ struct PostObjectUpload {
     private var parser: MultipartFormParser
     private var fields: [(name: String, value: String)] = []
     private(set) var verified: PostPolicy.Verified?
+    /// `/bucket/key` of the object, once verified: the upstream PUT's path and the reply's location.
+    private var objectPath = ""
     /// The file's size, known up front from the request's Content-Length when the file is the last part.
     private(set) var expectedSize: Int64?
     private var size: Int64 = 0
@@ -53,6 +55,9 @@ struct PostObjectUpload {
         var path = s3Head.rawPath.dropFirst(s3Head.rawPath.hasPrefix("/") ? 1 : 0)
         if path.hasSuffix("/") { path = path.dropLast() }
         guard !path.isEmpty, !path.contains("/") else { return nil }
+        // Decoded, the bucket must still be one path segment: `%2F` or `..` would move the upstream path.
+        let bucket = S3Operation.decode(path)
+        guard !bucket.contains("/"), bucket != ".", bucket != ".." else { return nil }
         guard let contentType = head.headers.first(name: "content-type") else { return nil }
         let parameters = MultipartFormParser.parameters(contentType)
         guard let type = parameters.first, type.value == nil,
@@ -60,7 +65,7 @@ struct PostObjectUpload {
             let boundary = parameters.first(where: { asciiLowercased($0.name) == "boundary" })?.value,
             (1...70).contains(boundary.utf8.count)
         else { return nil }
-        return (S3Operation.decode(path), boundary)
+        return (bucket, boundary)
     }
 
     init(bucket: String, boundary: String, head: HTTPRequestHead, declaredLength: Int64?, services: ProxyServices) {
@@ -166,6 +171,16 @@ struct PostObjectUpload {
                 details: [S3Error.Detail("ArgumentName", "key"), S3Error.Detail("ArgumentValue", "")]
             )
         }
+        // The key is the browser's choice within the policy (`${filename}`, `starts-with`): a `.` or `..`
+        // segment would leave the policy's prefix on a backend that normalizes paths, whatever the grant.
+        guard !AccessPolicy.Grant.hasDotSegment(verified.key) else {
+            throw S3Error(
+                .invalidArgument,
+                "A form upload's key may not have . or .. path segments.",
+                details: [S3Error.Detail("ArgumentName", "key"), S3Error.Detail("ArgumentValue", verified.key)]
+            )
+        }
+        objectPath = PresignedURL.encodePath(bucket: bucket, key: verified.key)
         try services.authorizer.authorize(
             S3Operation(
                 accessKeyId: verified.accessKeyId,
@@ -203,13 +218,25 @@ struct PostObjectUpload {
         } else {
             headers.add(name: "Transfer-Encoding", value: "chunked")
         }
-        func field(_ name: String) -> String? { verified.fields.first { $0.name == name }?.value }
-        headers.add(name: "Content-Type", value: field("content-type") ?? "binary/octet-stream")
-        if let acl = field("acl") { headers.add(name: "x-amz-acl", value: acl) }
-        for (name, value) in verified.fields where name.hasPrefix("x-amz-meta-") || Self.headerFields.contains(name) {
+        // Field values become header values as they are: refuse what no header may carry (CR, LF, NUL; a
+        // name that is not a token) here, as a 400, rather than have the upstream head fail as a 502.
+        func add(_ name: String, _ value: String) throws(S3Error) {
+            guard Self.isHeaderSafe(name: name, value: value) else {
+                throw S3Error(
+                    .invalidArgument,
+                    "The form field \(name) cannot be sent as a header.",
+                    details: [S3Error.Detail("ArgumentName", name)]
+                )
+            }
             headers.add(name: name, value: value)
         }
-        let uri = "/" + Self.encodePath(bucket) + "/" + Self.encodePath(verified.key)
+        func field(_ name: String) -> String? { verified.fields.first { $0.name == name }?.value }
+        try add("Content-Type", field("content-type") ?? "binary/octet-stream")
+        if let acl = field("acl") { try add("x-amz-acl", acl) }
+        for (name, value) in verified.fields where name.hasPrefix("x-amz-meta-") || Self.headerFields.contains(name) {
+            try add(name, value)
+        }
+        let uri = objectPath
 
         switch rewriter.mode {
         case .passthrough:
@@ -237,17 +264,13 @@ struct PostObjectUpload {
         return HTTPRequestHead(version: .http1_1, method: .PUT, uri: uri, headers: headers)
     }
 
-    /// Percent-encodes a decoded bucket or key for a request path, keeping `/` as it is.
-    static func encodePath(_ text: String) -> String {
-        var out: [UInt8] = []
-        for byte in text.utf8 {
-            if byte == UInt8(ascii: "/") || URIEncoding.isUnreserved(byte) {
-                out.append(byte)
-            } else {
-                URIEncoding.appendEncoded(byte, to: &out)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+    /// Whether a field can be a header as it is: a token for a name, no CR, LF or NUL in the value.
+    static func isHeaderSafe(name: String, value: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy(isTokenByte) && !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }
+    }
+
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        URIEncoding.isUnreserved(byte) || Array("!#$%&'*+^`|".utf8).contains(byte)
     }
 
     // MARK: - Response
@@ -260,8 +283,7 @@ struct PostObjectUpload {
         guard (200..<300).contains(upstream.status.code), let verified else { return nil }
         let etag = upstream.headers.first(name: "etag") ?? ""
         func field(_ name: String) -> String? { verified.fields.first { $0.name == name }?.value }
-        let path = "/" + Self.encodePath(bucket) + "/" + Self.encodePath(verified.key)
-        let location = host.map { "http://\($0)\(path)" } ?? path
+        let location = host.map { "http://\($0)\(objectPath)" } ?? objectPath
 
         var headers = HTTPHeaders()
         headers.add(name: "x-amz-request-id", value: upstream.headers.first(name: "x-amz-request-id") ?? requestId)
@@ -298,6 +320,7 @@ struct PostObjectUpload {
     private static func isRedirectURL(_ text: String) -> Bool {
         let lower = asciiLowercased(text)
         return (lower.hasPrefix("http://") || lower.hasPrefix("https://")) && !text.contains(where: \.isNewline)
+            && isHeaderSafe(name: "Location", value: text)
     }
 
     private static func queryEncode(_ text: String) -> String {

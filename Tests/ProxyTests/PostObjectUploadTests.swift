@@ -39,8 +39,13 @@ struct PostObjectUploadTests {
 
     static let file: [UInt8] = Array("hello\r\n--\(boundary.prefix(4)) file\r".utf8)
 
-    static func body(_ fields: [(String, String)], file: [UInt8]? = file, after: [(String, String)] = []) -> [UInt8] {
-        MultipartFormParserTests.body(fields: fields, file: file, filename: "photo.jpg", after: after)
+    static func body(
+        _ fields: [(String, String)],
+        file: [UInt8]? = file,
+        filename: String = "photo.jpg",
+        after: [(String, String)] = []
+    ) -> [UInt8] {
+        MultipartFormParserTests.body(fields: fields, file: file, filename: filename, after: after)
     }
 
     /// Sends a form upload head and body in `pieces`, then `.end`.
@@ -186,7 +191,10 @@ struct PostObjectUploadTests {
         try proxy.client.writeInbound(HTTPServerRequestPart.body(ByteBuffer(bytes: body)))
         try proxy.sendEnd()
         let up = try proxy.upstreams.upstreamParts()
-        guard case .head(let head) = up.first else { return }
+        guard case .head(let head) = up.first else {
+            Issue.record("nothing reached the upstream")
+            return
+        }
         #expect(!head.headers.contains(name: "expect"))
         #expect(up.hasEnd)
         try Self.upstreamAnswers(proxy)
@@ -199,7 +207,10 @@ struct PostObjectUploadTests {
         let body = Self.body(Self.form())
         try Self.post(proxy, body, chunked: true, pieces: body.map { [$0] })
         let up = try proxy.upstreams.upstreamParts()
-        guard case .head(let head) = up.first else { return }
+        guard case .head(let head) = up.first else {
+            Issue.record("nothing reached the upstream")
+            return
+        }
         #expect(head.headers.first(name: "transfer-encoding") == "chunked")
         #expect(!head.headers.contains(name: "content-length"))
         #expect(Array(up.bodyText.utf8) == Self.file)
@@ -210,7 +221,10 @@ struct PostObjectUploadTests {
     func filenameSubstitution() throws {
         let proxy = try EmbeddedProxy()
         try Self.post(proxy, Self.body(Self.form(key: "uploads/", keyIsPrefix: true)))
-        guard case .head(let head) = try proxy.upstreams.upstreamParts().first else { return }
+        guard case .head(let head) = try proxy.upstreams.upstreamParts().first else {
+            Issue.record("nothing reached the upstream")
+            return
+        }
         #expect(head.uri == "/bucket/uploads/photo.jpg")
     }
 
@@ -250,14 +264,20 @@ struct PostObjectUploadTests {
     func otherModes() throws {
         let trusted = try EmbeddedProxy(mode: .trusted)
         try Self.post(trusted, Self.body(Self.form()))
-        guard case .head(let head) = try trusted.upstreams.upstreamParts().first else { return }
+        guard case .head(let head) = try trusted.upstreams.upstreamParts().first else {
+            Issue.record("nothing reached the upstream")
+            return
+        }
         #expect(head.headers.first(name: "x-sidecar-access-key") == "AKIDEXAMPLE")
         #expect(!head.headers.contains(name: "authorization"))
 
         let backend = UpstreamCredentials(accessKeyId: "BACKENDKEY", secretAccessKey: "backendsecret", region: "us-east-1")
         let resign = try EmbeddedProxy(mode: .resign(backend))
         try Self.post(resign, Self.body(Self.form()))
-        guard case .head(let head2) = try resign.upstreams.upstreamParts().first else { return }
+        guard case .head(let head2) = try resign.upstreams.upstreamParts().first else {
+            Issue.record("nothing reached the upstream")
+            return
+        }
         #expect(head2.headers.first(name: "authorization")?.contains("Credential=BACKENDKEY/") == true)
     }
 
@@ -460,6 +480,33 @@ struct PostObjectUploadTests {
         #expect(try allowed.upstreams.upstreamParts().hasEnd)
     }
 
+    @Test(
+        "a key with a . or .. segment is refused, even under a full grant: it would leave the policy's prefix",
+        arguments: ["../../other/x", "./x", "a/../../x", ".."]
+    )
+    func dotSegmentFilename(filename: String) throws {
+        let proxy = try EmbeddedProxy()
+        try Self.post(proxy, Self.body(Self.form(key: "uploads/", keyIsPrefix: true), filename: filename))
+        let refusal = try Self.refusal(proxy)
+        #expect((refusal.status, refusal.code) == (400, "InvalidArgument"))
+        #expect(proxy.upstreams.acquireCalls == 0)
+    }
+
+    @Test("a field value no header may carry (CR LF) is a 400 before anything goes upstream, not a 502")
+    func headerUnsafeField() throws {
+        let proxy = try EmbeddedProxy()
+        var fields = Self.form(contentType: nil)
+        fields.insert(("Content-Type", "image/png\r\nX-Injected: 1"), at: 1)
+        fields = Self.withExtraCondition(fields, ["starts-with", "$Content-Type", "image/"])
+        try Self.post(proxy, Self.body(fields))
+        let refusal = try Self.refusal(proxy)
+        #expect((refusal.status, refusal.code) == (400, "InvalidArgument"))
+        #expect(proxy.upstreams.acquireCalls == 0)
+        #expect(PostObjectUpload.isHeaderSafe(name: "x-amz-meta-owner", value: "alice"))
+        #expect(!PostObjectUpload.isHeaderSafe(name: "x-amz-meta-a b", value: "v"))
+        #expect(!PostObjectUpload.isHeaderSafe(name: "x-amz-meta-a", value: "v\u{0}"))
+    }
+
     @Test("a signed POST to a bucket is not taken for a form")
     func detection() {
         let form = HTTPRequestHead(
@@ -473,6 +520,11 @@ struct PostObjectUploadTests {
         var signed = form
         signed.headers.add(name: "Authorization", value: "AWS4-HMAC-SHA256 …")
         #expect(PostObjectUpload.detect(signed) == nil)
+        for uri in ["/a%2Fb", "/%2E%2E", "/."] {
+            var escaping = form
+            escaping.uri = uri
+            #expect(PostObjectUpload.detect(escaping) == nil, "\(uri) decodes to more than one path segment")
+        }
         var withQuery = form
         withQuery.uri = "/bucket?delete"
         #expect(PostObjectUpload.detect(withQuery) == nil)
