@@ -194,15 +194,13 @@ public final class ProxyServer: Sendable {
         clientIdle: TimeAmount,
         clientHead: TimeAmount? = nil
     ) throws {
-        let headTimeout = clientHead.map(RequestHeadTimeout.init(timeout:))
-        if let headTimeout { try pipeline.addHandler(headTimeout.makeRawSide()) }
         try pipeline.configureHTTPServerPipeline(
             withPipeliningAssistance: true,
             withErrorHandling: false,
             withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits
         )
-        if let headTimeout { try pipeline.addHandler(headTimeout.makeParsedSide()) }
+        if let clientHead { try RequestHeadTimeout(timeout: clientHead).install(in: pipeline) }
         try pipeline.addHandler(S3ProtocolErrorHandler())
         // Reads only: tracking writes would cost a promise per write. While a response streams, missing reads
         // are normal and the proxy handler ignores the event; the upstream side has its own timeout.

@@ -13,6 +13,16 @@ final class RequestHeadTimeout {
         self.timeout = timeout
     }
 
+    /// Puts the two sides around the HTTP decoder of a pipeline made by `configureHTTPServerPipeline`. The
+    /// parsed side goes right after the decoder, ahead of the pipelining handler: that one holds a
+    /// pipelined request's head back while the previous response streams, and the clock, started by the
+    /// head's bytes, would run out during a long download.
+    func install(in pipeline: ChannelPipeline.SynchronousOperations) throws {
+        let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        try pipeline.addHandler(makeRawSide(), position: .before(decoder))
+        try pipeline.addHandler(makeParsedSide(), position: .after(decoder))
+    }
+
     /// The handler before the decoder: starts the clock at a request's first byte.
     func makeRawSide() -> RawSide { RawSide(owner: self) }
     /// The handler after the decoder: stops it at the head, and re-arms after the request's end.

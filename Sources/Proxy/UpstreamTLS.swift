@@ -30,11 +30,12 @@ final class UpstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannel
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Passed on before this handler leaves: once removed, its context no longer reaches the next one.
+        context.fireUserInboundEventTriggered(event)
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             done.succeed()
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -41,4 +41,28 @@ struct RequestHeadTimeoutTests {
         channel.embeddedEventLoop.advanceTime(by: .seconds(3))
         #expect(!channel.isActive)
     }
+
+    @Test("in the server pipeline, a pipelined head waiting behind a long response does not run the clock out")
+    func pipelinedHeadBehindLongResponse() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true)
+        try RequestHeadTimeout(timeout: .seconds(2)).install(in: channel.pipeline.syncOperations)
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(string: "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"))
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        // The first response is still streaming when the second request's head arrives whole.
+        try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok)))
+        try channel.writeInbound(ByteBuffer(string: "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(channel.isActive, "a complete head held back by the pipelining handler timed out")
+        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        #expect(channel.isActive)
+        // A head that really is slow still closes the connection in this pipeline.
+        while try channel.readInbound(as: HTTPServerRequestPart.self) != nil {}
+        try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok)))
+        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        try channel.writeInbound(ByteBuffer(string: "GET /slow HTTP/1.1\r\n"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(!channel.isActive)
+    }
 }
