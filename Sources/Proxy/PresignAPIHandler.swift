@@ -104,7 +104,6 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             let failure = PresignAPI.Failure(code: .validation, message: error.message, field: "headers")
             var closing = head
             closing.headers.replaceOrAdd(name: "Connection", value: "close")
-            state = .collecting(head, body: [], tooLarge: true)
             return respond(
                 .failure(failure, requestId: UUID().uuidString.lowercased(), nowMillis: api.clock()),
                 to: closing

@@ -530,10 +530,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.record.accessKeyId = exchange.form?.verified?.accessKeyId
             exchange.record.key = exchange.form?.verified?.key
             exchange.upstreamHead = head
+            // `rest` was counted in `bytesIn` as it arrived; it is counted again when it is replayed.
+            exchange.record.bytesIn -= Int64(rest.readableBytes)
             exchange.pending = rest.readableBytes > 0 ? [.body(rest)] : []
             if exchange.requestEndReceived { exchange.pending.append(.end(nil)) }
             connect(exchange)
         case .reject(let error):
+            // Refused before its fields were verified: an authentication failure, as for signed requests.
+            if exchange.form?.verified == nil { ProxyMetrics.authFailed(error.code) }
             log(.info, "form upload refused", exchange, ["s3.error": "\(error.code)"])
             abortExchange(exchange, error)
         }

@@ -35,6 +35,20 @@ final class CapturedLog: Sendable {
 
 @Suite("Access log records")
 struct AccessLogTests {
+    @Test("a form upload's line counts every body byte once, the part replayed after the upstream connects too")
+    func formUploadBytesIn() throws {
+        let log = CapturedLog()
+        let proxy = try EmbeddedProxy(accessLog: AccessLog(logger: log.logger))
+        let body = PostObjectUploadTests.body(PostObjectUploadTests.form())
+        try PostObjectUploadTests.post(proxy, body)
+        _ = try proxy.upstreams.upstreamParts()
+        try PostObjectUploadTests.upstreamAnswers(proxy)
+        let lines = log.lines
+        try #require(lines.count == 1)
+        #expect(lines[0]["auth_form"] == "post-form")
+        #expect(lines[0]["bytes_in"]?.description == String(body.count))
+    }
+
     @Test("a forwarded request: one line with key, form, bucket, key, action, statuses and bytes")
     func forwarded() throws {
         let log = CapturedLog()

@@ -119,6 +119,7 @@ struct ConfigurationTests {
         #expect(unset.isEmpty, "flags that do not reach their key: \(unset)")
         do throws(ConfigurationFieldError) {
             _ = try ServeOptions.resolve(try Self.parse(#"{"upstream": "http://x", "credentials": "/k", "mode": "resign"}"#))
+            Issue.record("resign mode without the upstream key was accepted")
         } catch {
             #expect(error.description.contains("(flag --upstream-access-key-id)"))
         }
