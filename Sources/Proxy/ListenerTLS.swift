@@ -1,3 +1,4 @@
+import NIOCore
 import NIOSSL
 import Synchronization
 
@@ -45,3 +46,10 @@ public final class ListenerTLS: Sendable {
 public struct ListenerTLSError: Error, CustomStringConvertible {
     public var description: String
 }
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Whether the connection came in through the TLS listener (NIOSSL's server handler is in its pipeline):
+    /// the scheme of URLs the sidecar names for it.
+    var isTLSConnection: Bool { (try? handler(type: NIOSSLServerHandler.self)) != nil }
+}
+

@@ -279,11 +279,15 @@ struct PostObjectUpload {
     /// default, 200 or 201 (with S3's `PostResponse` XML) when `success_action_status` asks, 303 to
     /// `success_action_redirect` with the bucket, key and ETag. `nil` for an upstream error, which goes to
     /// the client as it came.
-    func reply(to upstream: HTTPResponseHead, requestId: String) -> (head: HTTPResponseHead, body: ByteBuffer)? {
+    func reply(
+        to upstream: HTTPResponseHead,
+        requestId: String,
+        scheme: String = "http"
+    ) -> (head: HTTPResponseHead, body: ByteBuffer)? {
         guard (200..<300).contains(upstream.status.code), let verified else { return nil }
         let etag = upstream.headers.first(name: "etag") ?? ""
         func field(_ name: String) -> String? { verified.fields.first { $0.name == name }?.value }
-        let location = host.map { "http://\($0)\(objectPath)" } ?? objectPath
+        let location = host.map { "\(scheme)://\($0)\(objectPath)" } ?? objectPath
 
         var headers = HTTPHeaders()
         headers.add(name: "x-amz-request-id", value: upstream.headers.first(name: "x-amz-request-id") ?? requestId)

@@ -234,9 +234,16 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The listen address the request came in on, for URLs when no public URL is configured.
     private func fallbackURL(_ context: ChannelHandlerContext) -> PresignAPI.PublicURL {
-        let address = context.channel.localAddress
+        Self.fallbackURL(localAddress: context.channel.localAddress, tls: context.pipeline.syncOperations.isTLSConnection)
+    }
+
+    /// `http(s)://address[:port]`, the port left out when it is the scheme's default: the `Host` a browser
+    /// sends, which the minted signature covers.
+    static func fallbackURL(localAddress address: SocketAddress?, tls: Bool) -> PresignAPI.PublicURL {
         let ip = address?.ipAddress ?? "127.0.0.1"
         let host = ip.contains(":") ? "[\(ip)]" : ip
-        return PresignAPI.PublicURL(scheme: "http", host: "\(host):\(address?.port ?? 80)")
+        let defaultPort = tls ? 443 : 80
+        let port = address?.port ?? defaultPort
+        return PresignAPI.PublicURL(scheme: tls ? "https" : "http", host: port == defaultPort ? host : "\(host):\(port)")
     }
 }

@@ -766,7 +766,13 @@ extension ProxyHandler: UpstreamExchangeDelegate {
             }
             var status = head.status
             var replacementBody: ByteBuffer?
-            if let reply = exchange.form?.reply(to: head, requestId: exchange.requestId) {
+            if let form = exchange.form,
+                let reply = form.reply(
+                    to: head,
+                    requestId: exchange.requestId,
+                    scheme: context.pipeline.syncOperations.isTLSConnection ? "https" : "http"
+                )
+            {
                 (status, headers, replacementBody) = (reply.head.status, reply.head.headers, reply.body)
                 exchange.dropResponseBody = true
             }

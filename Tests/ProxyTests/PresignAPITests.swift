@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
@@ -473,6 +474,17 @@ struct PresignAPITests {
         #expect(text.contains("could not connect to the upstream backend"))
         #expect(!text.contains("10.1.2.3"))
         #expect(!text.contains("TLS"))
+    }
+
+    @Test("without a public URL, minted URLs name the listener: https on TLS, the port only when not the default")
+    func fallbackURL() throws {
+        let v4 = try SocketAddress(ipAddress: "10.0.0.5", port: 8443)
+        #expect(PresignAPIHandler.fallbackURL(localAddress: v4, tls: true).description == "https://10.0.0.5:8443")
+        #expect(PresignAPIHandler.fallbackURL(localAddress: v4, tls: false).description == "http://10.0.0.5:8443")
+        let standard = try SocketAddress(ipAddress: "10.0.0.5", port: 443)
+        #expect(PresignAPIHandler.fallbackURL(localAddress: standard, tls: true).description == "https://10.0.0.5")
+        let plain = try SocketAddress(ipAddress: "::1", port: 80)
+        #expect(PresignAPIHandler.fallbackURL(localAddress: plain, tls: false).description == "http://[::1]")
     }
 
     @Test("timestamps are ISO 8601 with milliseconds in UTC")
