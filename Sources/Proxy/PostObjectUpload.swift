@@ -298,8 +298,8 @@ struct PostObjectUpload {
         if let redirect = field("success_action_redirect") ?? field("redirect"), Self.isRedirectURL(redirect) {
             status = .seeOther
             let query =
-                "bucket=\(Self.queryEncode(bucket))&key=\(Self.queryEncode(verified.key))"
-                + "&etag=\(Self.queryEncode(etag))"
+                "bucket=\(PresignedURL.encode(bucket))&key=\(PresignedURL.encode(verified.key))"
+                + "&etag=\(PresignedURL.encode(etag))"
             headers.add(name: "Location", value: redirect + (redirect.contains("?") ? "&" : "?") + query)
         } else {
             switch field("success_action_status") {
@@ -327,7 +327,4 @@ struct PostObjectUpload {
             && isHeaderSafe(name: "Location", value: text)
     }
 
-    private static func queryEncode(_ text: String) -> String {
-        String(decoding: URIEncoding.encode(Array(text.utf8)), as: UTF8.self)
-    }
 }

@@ -20,12 +20,6 @@ extension PresignAPI {
     enum ListingStep {
         case fetch(ListingPlan)
         case answer(PresignAPIResponse)
-
-        /// The plan, for tests.
-        func get() throws -> ListingPlan {
-            guard case .fetch(let plan) = self else { throw CancellationError() }
-            return plan
-        }
     }
 
     /// `GET …/buckets/{bucket}/objects?prefix=&cursor=&limit=`: the checks, and the upstream request to make.

@@ -107,12 +107,6 @@ public struct PostForm: Sendable, Equatable {
         fields += signing
         fields.append(("policy", policy))
         fields.append(("x-amz-signature", signature))
-        return PostForm(path: "/" + encodeSegment(bucket), fields: fields, expiration: expiration)
-    }
-
-    private static func encodeSegment(_ text: String) -> String {
-        var out: [UInt8] = []
-        for byte in text.utf8 { URIEncoding.appendEncoded(byte, to: &out) }
-        return String(decoding: out, as: UTF8.self)
+        return PostForm(path: "/" + PresignedURL.encode(bucket), fields: fields, expiration: expiration)
     }
 }

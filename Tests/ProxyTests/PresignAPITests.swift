@@ -550,3 +550,11 @@ struct CORSOriginTests {
         #expect(CORSConfiguration(allowedOrigins: patterns).allows(origin: origin) == allowed)
     }
 }
+
+extension PresignAPI.ListingStep {
+    /// The plan; a test fails here when the listing was answered at once instead.
+    func get() throws -> PresignAPI.ListingPlan {
+        try #require({ if case .fetch(let plan) = self { plan } else { nil } }())
+    }
+}
+
