@@ -74,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
                 """
         )
     )
-    var mode: Mode?
+    var mode: ServeOptions.Mode?
 
     @Option(
         help: """
@@ -126,7 +126,7 @@ struct ServeCommand: AsyncParsableCommand {
             discussion: "Refused V2 requests get S3's InvalidRequest naming AWS4-HMAC-SHA256."
         )
     )
-    var sigv2: SignatureV2Policy?
+    var sigv2: ServeOptions.SignatureV2Policy?
 
     @Option(
         help: ArgumentHelp(
@@ -187,14 +187,6 @@ struct ServeCommand: AsyncParsableCommand {
     /// --public-url and the --cors-* options.
     @OptionGroup(title: "Browsers (presign API and CORS)")
     var browser: BrowserOptions
-
-    enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case passthrough, resign, trusted
-    }
-
-    enum SignatureV2Policy: String, ExpressibleByArgument, CaseIterable {
-        case accept, refuse
-    }
 
     /// The layer the flags give: one line per option.
     var flagSettings: ServeSettings {
@@ -440,6 +432,8 @@ extension ServeCommand {
 }
 
 extension TrailingChecksumForwarding: ExpressibleByArgument {}
+extension ServeOptions.Mode: ExpressibleByArgument {}
+extension ServeOptions.SignatureV2Policy: ExpressibleByArgument {}
 
 /// A configuration problem found while starting: printed as `Error: …`, without the usage text.
 struct ConfigurationError: Error, CustomStringConvertible {
