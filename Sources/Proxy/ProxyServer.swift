@@ -119,7 +119,10 @@ public final class ProxyServer: Sendable {
         let clientHead = configuration.timeouts.clientHead
         let listenerTLS = configuration.listen.tls
         let maxConnections = configuration.limits.maxConnections
-        let quiesce = ServerQuiescingHelper(group: group)
+        // On a loop of the process-wide group, not ours: the helper fails a promise on its loop when it is
+        // deinitialised, which happens after `close()` shut our own group down ("Cannot schedule tasks on an
+        // EventLoop that has already shut down" on every SIGTERM).
+        let quiesce = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
 
         do {
             let channel = try await ServerBootstrap(group: group)
