@@ -146,9 +146,13 @@ public struct AuthRequestEndpoint: Sendable {
         record.uri = uri
 
         do throws(S3Error) {
+            // What the proxy would refuse to forward, nginx must not forward either.
+            let hasBody = transferEncoding != nil || (contentLength.flatMap { Int64($0) } ?? 0) > 0
+            try ForwardingRules.checkHead(head, hasBody: hasBody)
             let auth = try verifier.authenticate(head, now: clock())
             record.authenticated(auth)
             ProxyMetrics.authenticated(auth)
+            try ForwardingRules.checkSigned(head, signed: ForwardingRules.signedHeaderNames(auth, headers: head.headers))
             try checkPayload(auth, method: method, contentLength: contentLength, transferEncoding: transferEncoding)
             let operation = S3Operation(accessKeyId: auth.accessKeyId, head: head)
             record.classified(operation)

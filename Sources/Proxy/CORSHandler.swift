@@ -106,7 +106,7 @@ final class CORSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 S3Error(.accessDenied, "CORSResponse: This CORS request is not allowed."),
                 resource: ProxyHandler.resource(of: head.uri),
                 requestId: requestIDs.make(),
-                close: !head.isKeepAlive,
+                close: !head.keepsClientConnection,
                 allocator: context.channel.allocator
             )
             status = response.head.status
@@ -118,7 +118,7 @@ final class CORSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         if !headers.contains(name: "server") { headers.add(name: "Server", value: "s3-sidecar") }
-        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        if !head.keepsClientConnection { headers.add(name: "Connection", value: "close") }
         allowedOrigin = nil
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
@@ -126,7 +126,7 @@ final class CORSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !head.isKeepAlive {
+        if !head.keepsClientConnection {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }

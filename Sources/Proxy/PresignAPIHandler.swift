@@ -194,7 +194,7 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(_ response: PresignAPIResponse, to request: HTTPRequestHead) {
         guard let context else { return }
-        let close = !request.isKeepAlive || heldInputClosed
+        let close = !request.keepsClientConnection || heldInputClosed
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
         headers.add(name: "Content-Length", value: String(response.body.count))

@@ -62,7 +62,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.accessKeyId = accessKeyId
             self.uri = head.uri
             self.isHEAD = head.method == .HEAD
-            self.clientKeepAlive = head.isKeepAlive
+            self.clientKeepAlive = head.keepsClientConnection
             self.expectContinue =
                 head.version == .http1_1 && head.headers.contains(name: "expect")
                 && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
@@ -286,6 +286,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // With ambiguous framing we cannot tell where the body ends: never keep the connection.
             return reject(error, head: head, record: record, close: true)
         }
+        do throws(S3Error) {
+            try ForwardingRules.checkHead(s3Head, hasBody: framing.hasBody)
+        } catch {
+            return reject(
+                error,
+                head: head,
+                record: record,
+                close: framing.hasBody || !head.keepsClientConnection
+            )
+        }
         if let (bucket, boundary) = PostObjectUpload.detect(head) {
             return receiveForm(head, bucket: bucket, boundary: boundary, framing: framing, record: record)
         }
@@ -303,6 +313,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             accessKeyId = auth.accessKeyId
             record.authenticated(auth)
             ProxyMetrics.authenticated(auth)
+            try ForwardingRules.checkSigned(s3Head, signed: ForwardingRules.signedHeaderNames(auth, headers: s3Head.headers))
             let operation = S3Operation(accessKeyId: auth.accessKeyId, head: s3Head)
             record.classified(operation)
             try services.authorizer.authorize(operation)
@@ -329,7 +340,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 services.explain(error, head: s3Head),
                 head: head,
                 record: record,
-                close: framing.hasBody || !head.isKeepAlive
+                close: framing.hasBody || !head.keepsClientConnection
             )
         }
 
@@ -579,7 +590,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             error,
             resource: record.path,
             requestId: requestId,
-            isHEAD: head.method == .HEAD,
+            // NIO frames any response to CONNECT without a body; the connection closes after it.
+            isHEAD: head.method == .HEAD || head.method == .CONNECT,
             close: close
         )
         record.finish(.refused, status: error.httpStatus, error: error.code, now: .now())
@@ -755,7 +767,12 @@ extension ProxyHandler: UpstreamExchangeDelegate {
         guard case .forwarding(let exchange) = state, let context else { return }
         switch part {
         case .head(let head):
-            if head.status.code >= 100 && head.status.code < 200 { return }
+            if head.status == .continue { return }
+            if head.status.code > 100 && head.status.code < 200 {
+                // S3 never switches protocols or sends other interim replies: a 101 would leave the pooled
+                // connection speaking something else, so the connection goes and the exchange fails.
+                return upstreamFailed(.unexpectedInterimResponse(Int(head.status.code)))
+            }
             exchange.responseStarted = true
             exchange.record.upstreamStatus = Int(head.status.code)
             exchange.upstreamKeepAlive = head.isKeepAlive
@@ -827,7 +844,10 @@ extension ProxyHandler: UpstreamExchangeDelegate {
         exchange.upstream = nil
         upstreams.release(upstream, reusable: false)
         // A pooled connection the upstream had closed while idle: a body-less request is safe to send again.
-        if !exchange.responseStarted && !exchange.retried && upstream.exchanges > 1 && !exchange.framing.hasBody {
+        // Not after a timeout or a reply: the upstream may have acted on it.
+        if error == .closed && !exchange.responseStarted && !exchange.retried && upstream.exchanges > 1
+            && !exchange.framing.hasBody
+        {
             exchange.retried = true
             exchange.requestEndForwarded = false
             exchange.payload = exchange.initialPayload

@@ -27,6 +27,7 @@ struct S3ErrorResponse {
         headers.add(name: "Content-Length", value: String(xml.utf8.count))
         headers.add(name: "x-amz-request-id", value: requestId)
         headers.add(name: "Server", value: "s3-sidecar")
+        if error.code == .methodNotAllowed { headers.add(name: "Allow", value: ForwardingRules.allowHeaderValue) }
         if close { headers.add(name: "Connection", value: "close") }
         head = HTTPResponseHead(
             version: .http1_1,

@@ -119,7 +119,15 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
                         )
                         if let handshake { try sync.addHandler(UpstreamTLSHandshakeHandler(done: handshake)) }
                     }
-                    try sync.addHTTPClientHandlers()
+                    // `addHTTPClientHandlers()`, but with interim (1xx) responses passed on instead of dropped:
+                    // S3 sends only `100 Continue`, and the proxy treats any other as a failed exchange.
+                    try sync.addHandlers([
+                        HTTPRequestEncoder(),
+                        ByteToMessageHandler(
+                            HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)
+                        ),
+                        NIOHTTPRequestHeadersValidator(),
+                    ])
                     try sync.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try sync.addHandler(UpstreamHandler())
                 }

@@ -14,6 +14,8 @@ extension UpstreamError {
             S3Error(.serviceUnavailable, "The upstream backend did not answer in time.")
         case .poolExhausted, .poolWaitTimeout:
             S3Error(.slowDown, "Please reduce your request rate.")
+        case .unexpectedInterimResponse:
+            S3Error(.badGateway, "The upstream backend answered with an interim response S3 never sends.")
         case .shutDown:
             S3Error(.serviceUnavailable, "The sidecar is shutting down.")
         }

@@ -75,7 +75,11 @@ final class UpstreamFetch: UpstreamExchangeDelegate {
         guard let connection else { return }
         switch part {
         case .head(let head):
-            if head.status.code >= 100 && head.status.code < 200 { return }
+            if head.status == .continue { return }
+            // Any other interim reply (a 101 above all) leaves the connection unfit for reuse: see ProxyHandler.
+            if head.status.code > 100 && head.status.code < 200 {
+                return upstreamFailed(.unexpectedInterimResponse(Int(head.status.code)))
+            }
             responseHead = HTTPResponseHead(version: head.version, status: head.status, headers: head.headers)
         case .body(var bytes):
             guard body.count + bytes.readableBytes <= maxBodyBytes else {
@@ -102,7 +106,7 @@ final class UpstreamFetch: UpstreamExchangeDelegate {
         self.connection = nil
         upstreams.release(connection, reusable: false)
         // A pooled connection the upstream had closed while idle: a GET is safe to send again, once.
-        if responseHead == nil && !retried && connection.exchanges > 1 {
+        if error == .closed && responseHead == nil && !retried && connection.exchanges > 1 {
             retried = true
             body = []
             return start()

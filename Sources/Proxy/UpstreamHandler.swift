@@ -26,6 +26,9 @@ enum UpstreamError: Error, Equatable {
     case poolExhausted
     case poolWaitTimeout
     case shutDown
+    /// A `1xx` other than `100 Continue` (a `101 Switching Protocols`, say): the connection is not HTTP/1.1
+    /// any more, or not as S3 speaks it.
+    case unexpectedInterimResponse(Int)
 }
 
 /// The last handler of an upstream channel: glues it to whichever client request is using it, and holds

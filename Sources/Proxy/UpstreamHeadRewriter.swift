@@ -65,16 +65,17 @@ struct UpstreamHeadRewriter: Sendable {
         now: Int64
     ) throws(S3Error) -> HTTPRequestHead {
         var headers = head.headers
-        let passthrough: Bool
-        if case .passthrough = mode { passthrough = true } else { passthrough = false }
-        // Only passthrough keeps signed headers that would otherwise go: the set is not needed otherwise.
-        let signed: Set<String> = passthrough ? Set(auth.signedHeaders) : []
+        // A signed header is never removed on the way up, in any mode (ARCHITECTURE.md rule 6): a hop-by-hop
+        // header that was signed goes on, and admission refused a `Connection` that nominates a signed header
+        // and a signed `Upgrade` (`ForwardingRules.checkSigned`). `Upgrade` never goes on, signed or not.
+        var signed = ForwardingRules.signedHeaderNames(auth, headers: head.headers)
+        signed.remove("upgrade")
 
         // We answered `Expect: 100-continue` ourselves; the upstream gets the body straight away.
-        if !(passthrough && signed.contains("expect")) && headers.contains(name: "expect") {
+        if !signed.contains("expect") && headers.contains(name: "expect") {
             headers.remove(name: "expect")
         }
-        HopByHopHeaders.remove(from: &headers, keeping: passthrough ? signed : [])
+        HopByHopHeaders.remove(from: &headers, keeping: signed)
         if framing == .none, !headers.contains(name: "content-length"),
             head.method == .PUT || head.method == .POST || head.method == .PATCH
         {

@@ -292,4 +292,25 @@ struct AuthRequestEndpointTests {
         #expect(!text.contains(String(good.split(separator: "=").last!)))
         #expect(!text.contains("X-Amz-"))
     }
+
+    @Test("what the proxy would not forward, /auth does not allow either: methods, targets, bodies, X-Sidecar-*")
+    func forwardingRulesApply() {
+        let cases: [(method: String, uri: String, extra: [(String, String)], length: String?, code: String, status: String)] = [
+            ("TRACE", "/bucket/k", [], nil, "MethodNotAllowed", "405"),
+            ("MOVE", "/bucket/k", [("Destination", "/secret/k")], nil, "MethodNotAllowed", "405"),
+            ("GET", "/bucket/k|x", [], nil, "InvalidURI", "400"),
+            ("GET", "/bucket/k", [], "12", "InvalidRequest", "400"),
+            ("GET", "/bucket/k", [("X-Sidecar-Access-Key", "admin")], nil, "InvalidRequest", "400"),
+        ]
+        for c in cases {
+            let headers = signer.sign(method: c.method, uri: c.uri, headers: c.extra)
+            let response = endpoint().respond(
+                to: subrequest(method: c.method, uri: c.uri, clientHeaders: headers, contentLength: c.length),
+                requestId: "R"
+            )
+            #expect(response.status == 403, "\(c.method) \(c.uri)")
+            #expect(response.header("X-S3-Error-Code") == c.code, "\(c.method) \(c.uri)")
+            #expect(response.header("X-S3-Error-Status") == c.status, "\(c.method) \(c.uri)")
+        }
+    }
 }

@@ -18,28 +18,14 @@ struct EndToEndTests {
         configure: (inout ProxyConfiguration) -> Void = { _ in },
         _ body: (ProxyServer, RecordingUpstream) async throws -> Void
     ) async throws {
-        let upstream = try RecordingUpstream(dropSecondRequest: dropSecondRequest)
-        defer { upstream.stop() }
-        var configuration = ProxyConfiguration(
-            listen: .init(host: "127.0.0.1", port: 0),
-            upstream: UpstreamEndpoint(host: "127.0.0.1", port: upstreamPort ?? upstream.port),
-            mode: mode
+        try await withLoopbackProxy(
+            signer: signer,
+            mode: mode,
+            upstreamPort: upstreamPort,
+            dropSecondRequest: dropSecondRequest,
+            configure: configure,
+            body
         )
-        configuration.timeouts.upstreamConnect = .seconds(2)
-        configure(&configuration)
-        let server = try await ProxyServer.start(
-            configuration: configuration,
-            verifier: signer.verifier,
-            clock: { TestSigner.now },
-            logger: .disabled
-        )
-        do {
-            try await body(server, upstream)
-        } catch {
-            try await server.close()
-            throw error
-        }
-        try await server.close()
     }
 
     private func host(_ server: ProxyServer) -> String { "127.0.0.1:\(server.port)" }
@@ -257,7 +243,7 @@ struct EndToEndTests {
             let uri = signer.presign(method: "GET", path: "/b/k", extraQuery: "versionId=7", host: host(server))
             let client = try TestClient(port: server.port)
             try client.send(
-                TestClient.request("GET", uri, headers: [("Host", host(server)), ("X-Sidecar-Access-Key", "admin")])
+                TestClient.request("GET", uri, headers: [("Host", host(server))])
             )
             let response = try #require(try client.readResponse())
             #expect(response.status == 200, "\(response.text)")

@@ -66,23 +66,25 @@ struct TestSigner {
         path: String,
         extraQuery: String = "",
         host: String = "s3.local",
+        signing extra: [(String, String)] = [],
         expires: Int = 300,
         now: Int64 = TestSigner.now
     ) -> String {
         let timestamp = Self.basic(now)
         let scope = CredentialScope(date: String(timestamp.prefix(8)), region: region, service: "s3")
         let credential = "\(accessKeyId)/\(scope)".replacingOccurrences(of: "/", with: "%2F")
+        let headers: [(name: String, value: String)] = [("Host", host)] + extra.map { (name: $0.0, value: $0.1) }
+        let signed = headers.map { $0.name.lowercased() }.sorted()
         let query =
             extraQuery + (extraQuery.isEmpty ? "" : "&")
             + "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=\(credential)&X-Amz-Date=\(timestamp)"
-            + "&X-Amz-Expires=\(expires)&X-Amz-SignedHeaders=host"
-        let headers: [(name: String, value: String)] = [("Host", host)]
+            + "&X-Amz-Expires=\(expires)&X-Amz-SignedHeaders=\(signed.joined(separator: "%3B"))"
         let canonical = try! CanonicalRequest.build(
             method: method,
             rawPath: Substring(path),
             rawQuery: Substring(query),
             headers: headers,
-            signedHeaders: ["host"],
+            signedHeaders: signed,
             payloadHash: "UNSIGNED-PAYLOAD"
         )
         let sts = CanonicalRequest.stringToSign(canonicalRequest: canonical.bytes, timestamp: timestamp, scope: scope)
