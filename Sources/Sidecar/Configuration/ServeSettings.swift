@@ -1,11 +1,16 @@
+import Configuration
 import Foundation
 
-/// Every `serve` option as one layer of settings: from the flags, the environment or the configuration
-/// file. `nil` means "this layer does not say". Layers are merged field by field (flags over environment
-/// over file over defaults), then `ServeOptions.resolve` checks the result and fills in defaults.
+/// Every `serve` option, by its key: the values one layer of configuration gives (the flags, the environment,
+/// the configuration file, the defaults), or all layers read together through one `ConfigReader` (see
+/// ``ConfigurationLayers``). `nil` means "this layer does not say". `ServeOptions.resolve` checks the result.
 ///
-/// A key of the configuration file is its flag in camelCase (`--tls-cert` is `"tlsCert"`). Adding an
-/// option: a property here, a flag in `ServeCommand` and its line in `ServeCommand.flagSettings`.
+/// This struct is the schema. A property's name is the key in a configuration file (JSON or YAML) and, in
+/// kebab case, the flag (`tlsCert` is `--tls-cert`); its type is the type every layer is read as. Nothing
+/// else lists the keys: the layers, the strict file check and the SIGHUP comparison all read them off this
+/// type. What some keys have besides (a default, a secret, an environment variable, a path relative to the
+/// file) is in the small tables below. How to add an option: README, "Adding an option".
+///
 /// A repeatable flag is a list here; given on the command line, its values replace the file's list (they
 /// are not appended), so one layer always says the whole list. A flag without a value is `true` or `nil`.
 struct ServeSettings: Codable, Equatable {
@@ -44,11 +49,43 @@ struct ServeSettings: Codable, Equatable {
     var corsAllowHeader: [String]?
     var corsExposeHeader: [String]?
     var corsMaxAge: Int?
+}
 
-    /// The keys a configuration file may hold: every property (read off the type, so the list never drifts).
-    static let fieldNames: [String] = Mirror(reflecting: ServeSettings()).children.compactMap(\.label)
+// MARK: - The tables
 
-    /// Environment variables, for secrets above all (a process list shows flags to everyone).
+extension ServeSettings {
+    /// The defaults: the lowest layer of every reader, what `ServeOptions.resolve` falls back on, and the
+    /// `[default: …]` of `--help` (``helpDefault(_:)``). Keys without one here have a default that depends
+    /// on other keys (`mode`, `upstreamChecksumTrailer`) or none (`maxConnections`: no limit).
+    static let defaults = ServeSettings(
+        listen: "127.0.0.1:8080",
+        dataDir: "./data",
+        region: "us-east-1",
+        sigv2: "accept",
+        idleTimeout: 60,
+        headerTimeout: 30,
+        upstreamTimeout: 60,
+        upstreamConnections: 128,
+        drainTimeout: 30,
+        logLevel: "info",
+        logFormat: "text",
+        accessLog: "off",
+        authRequireUnsignedPayload: false,
+        corsMaxAge: 600
+    )
+
+    /// Keys whose values are secrets: marked secret in every layer (swift-configuration redacts them in its
+    /// descriptions and access logs), never quoted in an error, printed as `<REDACTED>` by `description`.
+    static let secretFields: Set<String> = ["upstreamSecretAccessKey"]
+
+    /// Keys holding a file or directory: relative paths in a configuration file are relative to its folder.
+    static let pathFields: Set<String> = [
+        "upstreamCa", "dataDir", "credentials", "upstreamSecretAccessKeyFile", "tlsCert", "tlsKey", "accessLog",
+    ]
+
+    /// Environment variables, for secrets above all (a process list shows flags to everyone). Only these are
+    /// read: a general mapping of every key would also pick up what an orchestrator injects (Kubernetes
+    /// sets `S3_SIDECAR_PORT` and `S3_SIDECAR_SERVICE_HOST` for a Service named s3-sidecar).
     static let environmentVariables: [(variable: String, field: String)] = [
         ("S3_SIDECAR_UPSTREAM_ACCESS_KEY_ID", "upstreamAccessKeyId"),
         ("S3_SIDECAR_UPSTREAM_SECRET_ACCESS_KEY", "upstreamSecretAccessKey"),
@@ -59,144 +96,124 @@ struct ServeSettings: Codable, Equatable {
     /// The configuration file when `--config` is not given (for containers, where flags are awkward).
     static let configFileVariable = "S3_SIDECAR_CONFIG"
 
+    /// The keys a configuration file may hold: every property (read off the type, so the list never drifts).
+    static let fieldNames: [String] = fields.map(\.name)
+
+    /// Every key with the type its value is read as, in declaration order (read off the type).
+    static let fields: [(name: String, type: ConfigType)] = Mirror(reflecting: ServeSettings()).children.map {
+        child in
+        guard let name = child.label else { preconditionFailure("ServeSettings has an unnamed property") }
+        let kind = Swift.type(of: child.value)
+        let type: ConfigType
+        if kind == String?.self {
+            type = .string
+        } else if kind == Int?.self || kind == Int64?.self {
+            type = .int
+        } else if kind == Bool?.self {
+            type = .bool
+        } else if kind == [String]?.self {
+            type = .stringArray
+        } else {
+            preconditionFailure("ServeSettings.\(name): \(kind) is not a configuration type (teach ServeSettings.fields)")
+        }
+        return (name, type)
+    }
+
     /// The flag of a key: `tlsCert` → `tls-cert`.
     static func flagName(_ field: String) -> String {
         field.map { $0.isUppercase ? "-" + $0.lowercased() : String($0) }.joined()
     }
 
-    /// This layer with `lower` filling the fields it leaves `nil`.
+    /// A defaulted key's value: this layer's, else the table's.
+    func defaulted<Value>(_ key: KeyPath<ServeSettings, Value?>) -> Value {
+        guard let value = self[keyPath: key] ?? Self.defaults[keyPath: key] else {
+            preconditionFailure("ServeSettings.defaults has no value for \(key)")
+        }
+        return value
+    }
+
+    /// ` [default: 60]` for `--help`, from the table.
+    static func helpDefault<Value>(_ key: KeyPath<ServeSettings, Value?>) -> String {
+        defaults[keyPath: key].map { "[default: \($0)]" } ?? ""
+    }
+}
+
+// MARK: - Layers
+
+extension ServeSettings {
+    /// This layer with `lower` filling the keys it leaves `nil`: the two as providers of one `ConfigReader`.
     func overlaid(on lower: ServeSettings) -> ServeSettings {
-        // Through JSON objects, so a new property needs no line here.
-        let upper = Self.object(self)
-        let merged = Self.object(lower).merging(upper) { _, new in new }
-        let data = (try? JSONSerialization.data(withJSONObject: merged)) ?? Data("{}".utf8)
-        return (try? JSONDecoder().decode(ServeSettings.self, from: data)) ?? self
+        ServeSettings(reading: ConfigReader(providers: [provider(named: "upper"), lower.provider(named: "lower")]))
     }
 
     /// The keys whose values differ between the two (names only: values may be secrets).
     func changedFields(from other: ServeSettings) -> [String] {
-        let a = Self.object(self)
-        let b = Self.object(other)
-        // Compared as JSON text: lists and Booleans do not bridge to NSObject the same way on every platform.
-        func text(_ value: Any) -> Data? { try? JSONSerialization.data(withJSONObject: [value], options: .sortedKeys) }
-        return Set(a.keys).union(b.keys).filter { key in
-            guard let x = a[key], let y = b[key] else { return true }
-            return text(x) != text(y)
-        }.sorted()
+        let a = configValues
+        let b = other.configValues
+        return Self.fieldNames.filter { a[$0] != b[$0] }.sorted()
     }
 
-    private static func object(_ settings: ServeSettings) -> [String: Any] {
-        guard let data = try? JSONEncoder().encode(settings),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return [:] }
-        return object
-    }
-
-    /// The layer the environment gives.
+    /// The layer the environment gives (only ``environmentVariables``; an empty value says nothing).
     static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> ServeSettings {
-        var object: [String: Any] = [:]
-        for (variable, field) in environmentVariables {
-            if let value = environment[variable], !value.isEmpty { object[field] = value }
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8)
-        return (try? JSONDecoder().decode(ServeSettings.self, from: data)) ?? ServeSettings()
+        // Every variable is a string key, so this layer cannot fail its check; `ConfigurationLayers` still
+        // checks it, for the day a number is read from the environment.
+        (try? checkedEnvironment(environment)) ?? ServeSettings()
     }
+
+    /// Reads a configuration file (JSON, or YAML for `.yaml`/`.yml`): unknown keys and values of the wrong
+    /// type are errors naming the key; relative paths are made relative to the file's folder.
+    static func load(configFile path: String) throws(ConfigurationFieldError) -> ServeSettings {
+        try ConfigurationFile.load(path: path)
+    }
+
+    /// Parses a configuration file's bytes (`source` names it, and its extension says JSON or YAML).
+    static func parse(_ data: Data, source: String) throws(ConfigurationFieldError) -> ServeSettings {
+        try ConfigurationFile.parse(data, source: source)
+    }
+
+    /// Makes relative paths relative to `directory` (the configuration file's), so the file means the same
+    /// whatever the working directory of the process.
+    mutating func resolvePaths(relativeTo directory: String) {
+        var values = configValues
+        for field in Self.pathFields {
+            guard case .string(let path) = values[field], !path.hasPrefix("/") else { continue }
+            if field == "accessLog" && OperationsOptions.accessLogWords.contains(path) { continue }
+            values[field] = .string(URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path)
+        }
+        self = ServeSettings(values: values)
+    }
+}
+
+// MARK: - Secrets stay out of text
+
+extension ServeSettings: CustomStringConvertible, CustomDebugStringConvertible {
+    /// The keys that are set, secrets as `<REDACTED>`: safe for a log line or a test failure.
+    var description: String {
+        let values = configValues
+        let set = Self.fieldNames.compactMap { name -> String? in
+            guard let value = values[name] else { return nil }
+            return "\(name): \(Self.secretFields.contains(name) ? "<REDACTED>" : "\(value)")"
+        }
+        return "ServeSettings(\(set.joined(separator: ", ")))"
+    }
+
+    var debugDescription: String { description }
 }
 
 /// A configuration problem, naming the field: `upstream: invalid upstream URL …`.
 struct ConfigurationFieldError: Error, CustomStringConvertible {
     var field: String
     var message: String
+    /// Where the bad value came from when that is not the merged options: `configuration file x.yaml`.
+    var source: String?
+
     /// `field: message`, plus the flag that sets the same option, so both kinds of user know what to fix.
     var description: String {
         // `trustedProxy[2]` is set by --trusted-proxy.
         let key = String(field.prefix { $0 != "[" })
         guard ServeSettings.fieldNames.contains(key) else { return "\(field): \(message)" }
         return "\(field): \(message) (flag --\(ServeSettings.flagName(key)))"
-    }
-}
-
-// MARK: - Configuration file
-
-extension ServeSettings {
-    /// Reads a JSON configuration file. Unknown keys are an error (a misspelt key would otherwise be
-    /// silently ignored), and so is a value of the wrong type; both name the key.
-    static func load(configFile path: String) throws(ConfigurationFieldError) -> ServeSettings {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigurationFieldError(field: path, message: "cannot read the file (\(error.localizedDescription))")
-        }
-        var settings = try parse(data, source: path)
-        settings.resolvePaths(relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent().path)
-        return settings
-    }
-
-    static func parse(_ data: Data, source: String) throws(ConfigurationFieldError) -> ServeSettings {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw ConfigurationFieldError(field: source, message: "not valid JSON (\(error.localizedDescription))")
-        }
-        guard let top = object as? [String: Any] else {
-            throw ConfigurationFieldError(field: source, message: "the top level must be a JSON object")
-        }
-        let known = Set(fieldNames)
-        if let unknown = top.keys.filter({ !known.contains($0) }).sorted().first {
-            throw ConfigurationFieldError(
-                field: unknown,
-                message: "unknown field (expected one of \(fieldNames.joined(separator: ", ")))"
-            )
-        }
-        do {
-            return try JSONDecoder().decode(ServeSettings.self, from: data)
-        } catch let DecodingError.typeMismatch(type, context) {
-            let expected =
-                switch type {
-                case is String.Type: "a string"
-                case is Bool.Type: "true or false"
-                case is [Any].Type, is [String].Type: "a list of strings"
-                default: "a number"
-                }
-            throw ConfigurationFieldError(
-                field: fieldPath(context.codingPath, source: source),
-                message: "wrong type (expected \(expected))"
-            )
-        } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigurationFieldError(
-                field: fieldPath(context.codingPath, source: source),
-                message: "invalid value (\(context.debugDescription))"
-            )
-        } catch {
-            throw ConfigurationFieldError(field: source, message: "\(error)")
-        }
-    }
-
-    /// `trustedProxy[2]` for the third element of `trustedProxy`.
-    private static func fieldPath(_ path: [any CodingKey], source: String) -> String {
-        guard let first = path.first else { return source }
-        return path.dropFirst().reduce(first.stringValue) { name, key in
-            key.intValue.map { "\(name)[\($0)]" } ?? "\(name).\(key.stringValue)"
-        }
-    }
-
-    /// Makes relative paths relative to `directory` (the configuration file's), so the file means the same
-    /// whatever the working directory of the process.
-    mutating func resolvePaths(relativeTo directory: String) {
-        func resolve(_ path: String?) -> String? {
-            guard let path, !path.hasPrefix("/") else { return path }
-            return URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path
-        }
-        upstreamCa = resolve(upstreamCa)
-        dataDir = resolve(dataDir)
-        credentials = resolve(credentials)
-        upstreamSecretAccessKeyFile = resolve(upstreamSecretAccessKeyFile)
-        tlsCert = resolve(tlsCert)
-        tlsKey = resolve(tlsKey)
-        if let log = accessLog, !OperationsOptions.accessLogWords.contains(log) { accessLog = resolve(log) }
     }
 }
