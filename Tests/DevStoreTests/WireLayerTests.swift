@@ -32,8 +32,14 @@ struct WireLayerTests {
         let text = "a\u{1}b\rc\u{FFFE}<"
         #expect(XMLEscaping.escape(text) == "a\u{FFFD}b&#xD;c\u{FFFD}&lt;")
         #expect(XMLWriter.escape(text) == "a&#x1;b&#xD;c&#xFFFE;&lt;")
-        let body = S3Response.error(DevStoreError(.invalidArgument, "bad \u{0} value"), resource: "/k\u{1}", requestID: "R").body
-        #expect(body.contains("<Message>bad \u{FFFD} value</Message>") && body.contains("<Resource>/k\u{FFFD}</Resource>"))
+        let body = S3Response.error(
+            DevStoreError(.invalidArgument, "bad \u{0} value"),
+            resource: "/k\u{1}",
+            requestID: "R"
+        ).body
+        #expect(
+            body.contains("<Message>bad \u{FFFD} value</Message>") && body.contains("<Resource>/k\u{FFFD}</Resource>")
+        )
         #expect(XMLElementScanner.unescape(XMLWriter.escape("k&\u{1}\r'\"<>")) == "k&\u{1}\r'\"<>")
     }
 
@@ -41,7 +47,9 @@ struct WireLayerTests {
     func percentDecoding() {
         #expect(URIEncoding.decode("a%2Fb%20c+d") == "a/b c+d")
         #expect(URIEncoding.decode("a+b%2B", plusAsSpace: true) == "a b+")
-        #expect(URIEncoding.decode("%zz") == nil && URIEncoding.decode("abc%4") == nil && URIEncoding.decode("%FF") == nil)
+        #expect(
+            URIEncoding.decode("%zz") == nil && URIEncoding.decode("abc%4") == nil && URIEncoding.decode("%FF") == nil
+        )
         #expect(URIEncoding.decode("") == "" && URIEncoding.decode("%E6%97%A5") == "日")
     }
 

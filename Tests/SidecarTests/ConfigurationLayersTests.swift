@@ -35,13 +35,13 @@ struct ConfigurationLayersTests {
     func fourLayers() throws {
         let dir = try Self.folder([
             "sidecar.yaml": """
-                listen: 127.0.0.1:1
-                region: eu-west-1
-                upstream: http://127.0.0.1:9000
-                credentials: /file/creds.json
-                upstreamAccessKeyId: FROM-FILE
-                trustedProxy: [10.0.0.0/8, 172.16.0.0/12]
-                """
+            listen: 127.0.0.1:1
+            region: eu-west-1
+            upstream: http://127.0.0.1:9000
+            credentials: /file/creds.json
+            upstreamAccessKeyId: FROM-FILE
+            trustedProxy: [10.0.0.0/8, 172.16.0.0/12]
+            """
         ])
         defer { try? FileManager.default.removeItem(at: dir) }
         var flags = ServeSettings()
@@ -49,7 +49,9 @@ struct ConfigurationLayersTests {
         flags.trustedProxy = ["127.0.0.1"]
         let layers = ConfigurationLayers(
             flags: flags,
-            environment: ["S3_SIDECAR_UPSTREAM_ACCESS_KEY_ID": "FROM-ENV", "S3_SIDECAR_CREDENTIALS": "/env/creds.json"],
+            environment: [
+                "S3_SIDECAR_UPSTREAM_ACCESS_KEY_ID": "FROM-ENV", "S3_SIDECAR_CREDENTIALS": "/env/creds.json",
+            ],
             configFile: dir.appendingPathComponent("sidecar.yaml").path
         )
         let settings = try layers.settings()
@@ -79,7 +81,10 @@ struct ConfigurationLayersTests {
     @Test("every option of serve but --config is a configuration key (a property named otherwise would be lost)")
     func everyOptionIsAKey() throws {
         let options = ServeSettings.commandLineOptions(try ServeCommand.parse([])).map(\.name).filter { $0 != "config" }
-        #expect(Set(options) == Set(ServeSettings.fieldNames), "\(Set(options).symmetricDifference(ServeSettings.fieldNames))")
+        #expect(
+            Set(options) == Set(ServeSettings.fieldNames),
+            "\(Set(options).symmetricDifference(ServeSettings.fieldNames))"
+        )
     }
 
     @Test("only the documented environment variables are read, and an empty one says nothing")
@@ -104,17 +109,25 @@ struct ConfigurationLayersTests {
         let path = dir.appendingPathComponent("bad.yml").path
         let error = Self.fieldError { _ = try ConfigurationLayers(environment: [:], configFile: path).settings() }
         #expect(error?.field == "idleTimeout" && error?.source == path)
-        #expect(ConfigurationError(try #require(error)).description.hasPrefix("configuration file \(path): idleTimeout: "))
+        #expect(
+            ConfigurationError(try #require(error)).description.hasPrefix("configuration file \(path): idleTimeout: ")
+        )
     }
 
     // MARK: - YAML
 
     @Test("a YAML file gives the same settings as the same JSON file (deploy/config.example.yaml ≡ .json)")
     func yamlExampleMatchesJSON() throws {
-        let json = try ServeSettings.load(configFile: Self.repository.appendingPathComponent("deploy/config.example.json").path)
-        let yaml = try ServeSettings.load(configFile: Self.repository.appendingPathComponent("deploy/config.example.yaml").path)
+        let json = try ServeSettings.load(
+            configFile: Self.repository.appendingPathComponent("deploy/config.example.json").path
+        )
+        let yaml = try ServeSettings.load(
+            configFile: Self.repository.appendingPathComponent("deploy/config.example.yaml").path
+        )
         #expect(yaml == json)
-        #expect(yaml.maxObjectSize == 5_368_709_120 && yaml.trustedProxy == [] && yaml.authRequireUnsignedPayload == false)
+        #expect(
+            yaml.maxObjectSize == 5_368_709_120 && yaml.trustedProxy == [] && yaml.authRequireUnsignedPayload == false
+        )
         #expect(yaml.accessLog == "-" && yaml.corsMethod == ["GET", "PUT", "POST", "HEAD", "DELETE"])
     }
 
@@ -124,7 +137,10 @@ struct ConfigurationLayersTests {
         #expect(ConfigurationFile.Format(path: "conf.YML") == .yaml)
         #expect(ConfigurationFile.Format(path: "conf.json") == .json)
         #expect(ConfigurationFile.Format(path: "/etc/s3-sidecar/config") == .json)
-        #expect(Self.fieldError { _ = try ServeSettings.parse(Data("listen: 127.0.0.1:1\n".utf8), source: "c.json") }?.field == "c.json")
+        #expect(
+            Self.fieldError { _ = try ServeSettings.parse(Data("listen: 127.0.0.1:1\n".utf8), source: "c.json") }?.field
+                == "c.json"
+        )
     }
 
     @Test("YAML scalars are read as their key's type: strings stay strings, numbers and Booleans parse")
@@ -171,7 +187,9 @@ struct ConfigurationLayersTests {
 
     @Test("a JSON object where a value belongs is refused naming the key (a lookup would pass it over)")
     func jsonNestedObject() {
-        let error = Self.fieldError { _ = try ServeSettings.parse(Data(#"{"listen": {"host": "x"}}"#.utf8), source: "t.json") }
+        let error = Self.fieldError {
+            _ = try ServeSettings.parse(Data(#"{"listen": {"host": "x"}}"#.utf8), source: "t.json")
+        }
         #expect(error?.field == "listen" && error?.message == "wrong type (expected a string)")
     }
 
@@ -182,7 +200,10 @@ struct ConfigurationLayersTests {
             "creds.json": #"{"keys": [{"accessKeyId": "A", "secretAccessKey": "a"}]}"#,
         ])
         defer { try? FileManager.default.removeItem(at: dir) }
-        let summary = try CheckConfigCommand.check(file: dir.appendingPathComponent("sidecar.yml").path, environment: [:])
+        let summary = try CheckConfigCommand.check(
+            file: dir.appendingPathComponent("sidecar.yml").path,
+            environment: [:]
+        )
         #expect(summary.contains("1 enabled key(s)") && summary.contains("passthrough"))
     }
 
@@ -210,7 +231,8 @@ struct ConfigurationLayersTests {
             default: shown = "\(value)"
             }
             // The option's own entry: its line starts with the flag; its help follows, up to the next entry.
-            let entry = help.components(separatedBy: "\n  \(flag) ").dropFirst().first?
+            let entry =
+                help.components(separatedBy: "\n  \(flag) ").dropFirst().first?
                 .components(separatedBy: "\n  --").first ?? ""
             #expect(entry.contains("[default: \(shown)]"), "\(flag) does not show [default: \(shown)]")
         }
@@ -250,7 +272,8 @@ struct ConfigurationLayersTests {
 
     @Test("the credentials file's errors name the entry, never a secret or an API key")
     func credentialsErrorsOmitSecrets() {
-        let json = #"{"keys": [{"accessKeyId": "A", "secretAccessKey": "hidden-secret-1"}], "#
+        let json =
+            #"{"keys": [{"accessKeyId": "A", "secretAccessKey": "hidden-secret-1"}], "#
             + #""apiKeys": [{"apiKey": "hidden-api-key-1", "accessKeyId": "A"}, "#
             + #"{"apiKey": "hidden-api-key-1", "accessKeyId": "A"}]}"#
         do throws(CredentialsFile.Error) {

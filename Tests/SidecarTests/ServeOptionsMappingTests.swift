@@ -23,7 +23,9 @@ struct ServeOptionsMappingTests {
     @Test("listen: host and port of the listener; the upstream endpoint is the one given")
     func listen() throws {
         let configuration = try Self.proxy(#"{"listen": "[::1]:9443"}"#)
-        #expect(configuration.listen.host == "::1" && configuration.listen.port == 9443 && configuration.listen.tls == nil)
+        #expect(
+            configuration.listen.host == "::1" && configuration.listen.port == 9443 && configuration.listen.tls == nil
+        )
         #expect(configuration.upstream == Self.upstream)
     }
 
@@ -46,7 +48,9 @@ struct ServeOptionsMappingTests {
             Issue.record("resign")
             return
         }
-        #expect(credentials.accessKeyId == "UP" && credentials.secretAccessKey == "s" && credentials.region == "eu-west-1")
+        #expect(
+            credentials.accessKeyId == "UP" && credentials.secretAccessKey == "s" && credentials.region == "eu-west-1"
+        )
     }
 
     @Test("upstreamChecksumTrailer: nil leaves the mode's default, a value is passed on")
@@ -58,9 +62,15 @@ struct ServeOptionsMappingTests {
     @Test("idleTimeout, upstreamTimeout and headerTimeout: the three timeouts, in seconds")
     func timeouts() throws {
         let timeouts = try Self.proxy(#"{"idleTimeout": 7, "upstreamTimeout": 8, "headerTimeout": 9}"#).timeouts
-        #expect(timeouts.clientIdle == .seconds(7) && timeouts.upstreamRead == .seconds(8) && timeouts.clientHead == .seconds(9))
+        #expect(
+            timeouts.clientIdle == .seconds(7) && timeouts.upstreamRead == .seconds(8)
+                && timeouts.clientHead == .seconds(9)
+        )
         let defaults = try Self.proxy().timeouts
-        #expect(defaults.clientIdle == .seconds(60) && defaults.upstreamRead == .seconds(60) && defaults.clientHead == .seconds(30))
+        #expect(
+            defaults.clientIdle == .seconds(60) && defaults.upstreamRead == .seconds(60)
+                && defaults.clientHead == .seconds(30)
+        )
     }
 
     @Test("maxConnections and maxObjectSize: the limits; none given, no limit")
@@ -117,7 +127,9 @@ struct ServeOptionsMappingTests {
 
     @Test("authRequireUnsignedPayload: the /auth endpoint's payload rule")
     func authRequest() throws {
-        #expect(try Self.options(#"{"authRequireUnsignedPayload": true}"#).authRequestConfiguration.requireUnsignedPayload)
+        #expect(
+            try Self.options(#"{"authRequireUnsignedPayload": true}"#).authRequestConfiguration.requireUnsignedPayload
+        )
         #expect(try !Self.options().authRequestConfiguration.requireUnsignedPayload)
     }
 

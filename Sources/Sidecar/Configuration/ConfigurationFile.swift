@@ -55,7 +55,9 @@ enum ConfigurationFile {
                 } catch {
                     throw fail(source, "not valid JSON (\(error.localizedDescription))")
                 }
-                guard let object = top as? [String: Any] else { throw fail(source, "the top level must be a JSON object") }
+                guard let object = top as? [String: Any] else {
+                    throw fail(source, "the top level must be a JSON object")
+                }
                 try checkShape(object.mapValues(Shape.init(json:)), fail: fail)
                 snapshot = try JSONSnapshot(
                     data: data.bytes,
@@ -94,7 +96,8 @@ enum ConfigurationFile {
         return try ServeSettings(
             checking: { key, type in
                 // YAML's null (`key:` or `key: ~`) says nothing, as JSON's null does.
-                nullKeys.contains(key.components.joined()) ? LookupResult(encodedKey: "", value: nil)
+                nullKeys.contains(key.components.joined())
+                    ? LookupResult(encodedKey: "", value: nil)
                     : try snapshot.value(forKey: key, type: type)
             },
             source: source

@@ -94,18 +94,11 @@ struct ServeOptions {
             throw fail("credentials", "an upstream needs a credentials file, the keys clients sign with")
         }
 
-        var secret = settings.upstreamSecretAccessKey
-        if let file = settings.upstreamSecretAccessKeyFile {
-            if secret != nil {
-                throw fail("upstreamSecretAccessKeyFile", "give the secret or a file holding it, not both")
-            }
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw fail("upstreamSecretAccessKeyFile", "cannot read \(file)")
-            }
-            // A trailing newline is an editor's, not the secret's.
-            secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if secret?.isEmpty ?? true { throw fail("upstreamSecretAccessKeyFile", "\(file) is empty") }
-        }
+        let secret = try Self.secret(
+            settings.upstreamSecretAccessKey,
+            orFile: settings.upstreamSecretAccessKeyFile,
+            "upstreamSecretAccessKeyFile"
+        )
         if mode == .resign {
             guard settings.upstreamAccessKeyId != nil else {
                 throw fail("upstreamAccessKeyId", "resign mode needs the backend's access key id")
@@ -181,6 +174,26 @@ struct ServeOptions {
             publicURL: browserAndOperations.publicURL,
             cors: browserAndOperations.cors
         )
+    }
+
+    /// A secret given as a value or as a file holding it (`fileField` names the file's key), never both. The
+    /// file is read now; its value is never quoted in an error.
+    static func secret(
+        _ value: String?,
+        orFile file: String?,
+        _ fileField: String
+    ) throws(ConfigurationFieldError) -> String? {
+        guard let file else { return value }
+        if value != nil {
+            throw ConfigurationFieldError(field: fileField, message: "give the secret or a file holding it, not both")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigurationFieldError(field: fileField, message: "cannot read \(file)")
+        }
+        // A trailing newline is an editor's, not the secret's.
+        let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw ConfigurationFieldError(field: fileField, message: "\(file) is empty") }
+        return secret
     }
 
     /// The operations and browser keys, checked: list elements are named as `trustedProxy[2]`.

@@ -98,7 +98,8 @@ extension ServeSettings {
 
     /// The environment layer: swift-configuration's environment provider over ``environmentVariables`` only,
     /// each key mapped to its variable; an empty variable says nothing.
-    static func environmentProvider(_ environment: [String: String]) -> KeyMappingProvider<EnvironmentVariablesProvider> {
+    static func environmentProvider(_ environment: [String: String]) -> KeyMappingProvider<EnvironmentVariablesProvider>
+    {
         let variables = Dictionary(uniqueKeysWithValues: environmentVariables.map { ($0.field, $0.variable) })
         let known = Set(variables.values)
         let given = environment.filter { known.contains($0.key) && !$0.value.isEmpty }

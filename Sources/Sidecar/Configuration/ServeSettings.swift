@@ -114,7 +114,9 @@ extension ServeSettings {
         } else if kind == [String]?.self {
             type = .stringArray
         } else {
-            preconditionFailure("ServeSettings.\(name): \(kind) is not a configuration type (teach ServeSettings.fields)")
+            preconditionFailure(
+                "ServeSettings.\(name): \(kind) is not a configuration type (teach ServeSettings.fields)"
+            )
         }
         return (name, type)
     }
@@ -180,7 +182,9 @@ extension ServeSettings {
         for field in Self.pathFields {
             guard case .string(let path) = values[field], !path.hasPrefix("/") else { continue }
             if field == "accessLog" && OperationsOptions.accessLogWords.contains(path) { continue }
-            values[field] = .string(URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path)
+            values[field] = .string(
+                URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path
+            )
         }
         self = ServeSettings(values: values)
     }
