@@ -1,4 +1,5 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
+// 6.1: the first tools version that can choose a dependency's traits (swift-configuration's YAML).
 import PackageDescription
 
 let package = Package(
@@ -20,6 +21,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The sidecar's configuration: layered providers (flags, environment, JSON or YAML file, defaults).
+        // JSON and YAML files only; no CommandLineArguments (swift-argument-parser parses the command line)
+        // and no Reloading (SIGHUP re-reads the file itself, see ServeCommand+Reload).
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["JSON", "YAML"]),
+        // YAML configuration files: the key check reads the document's top-level mapping.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Pure SigV4 verification: swift-crypto and the standard library only, no networking.
@@ -46,6 +53,8 @@ let package = Package(
         .target(
             name: "DevStore",
             dependencies: [
+                // The S3 wire layer (errors, XML escaping, percent-encoding, hex, request ids) is Verifier's.
+                "Verifier",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -69,6 +78,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -85,6 +96,7 @@ let package = Package(
             name: "DevStoreTests",
             dependencies: [
                 "DevStore",
+                "Verifier",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -104,7 +116,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SidecarTests",
-            dependencies: ["Sidecar", "Proxy", "Verifier"]
+            dependencies: ["Sidecar", "Proxy", "Verifier", .product(name: "NIOCore", package: "swift-nio")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import Verifier
 
 /// The `Content-MD5` request header: base64 of the body's binary MD5, checked once the body is stored.
 enum ContentMD5 {
@@ -9,8 +10,7 @@ enum ContentMD5 {
         guard let expected = Data(base64Encoded: header.trimmingSpaces), expected.count == 16 else {
             throw DevStoreError(.invalidDigest, "The Content-MD5 you specified was invalid.")
         }
-        let received = expected.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-        guard received == hexDigest else {
+        guard Hex.encode(expected) == hexDigest else {
             throw DevStoreError(.badDigest, "The Content-MD5 you specified did not match what we received.")
         }
     }

@@ -1,52 +1,10 @@
-import NIOHTTP1
+import Verifier
 
-/// An S3 error the store answers with: the S3 code, its HTTP status and a message for humans.
-///
-/// One table (``Code``'s `status`) maps codes to statuses; ``S3Response/error(_:resource:requestID:)``
-/// is the only place that renders them.
-struct DevStoreError: Error, Sendable, Equatable {
-    /// The S3 error code, spelled as S3 spells it in the `<Code>` element.
-    struct Code: Sendable, Hashable {
-        let name: String
-        let status: HTTPResponseStatus
+/// An S3 error the store answers with: Verifier's `S3Error`, the one S3 error type of this package (one table
+/// from code to HTTP status, one XML renderer). Here are the store's canned errors, with S3's messages.
+typealias DevStoreError = S3Error
 
-        private init(_ name: String, _ status: HTTPResponseStatus) {
-            self.name = name
-            self.status = status
-        }
-
-        static let noSuchBucket = Code("NoSuchBucket", .notFound)
-        static let noSuchKey = Code("NoSuchKey", .notFound)
-        static let noSuchUpload = Code("NoSuchUpload", .notFound)
-        static let bucketAlreadyOwnedByYou = Code("BucketAlreadyOwnedByYou", .conflict)
-        static let bucketNotEmpty = Code("BucketNotEmpty", .conflict)
-        static let invalidBucketName = Code("InvalidBucketName", .badRequest)
-        static let keyTooLongError = Code("KeyTooLongError", .badRequest)
-        static let invalidArgument = Code("InvalidArgument", .badRequest)
-        static let invalidRequest = Code("InvalidRequest", .badRequest)
-        static let invalidPart = Code("InvalidPart", .badRequest)
-        static let invalidPartOrder = Code("InvalidPartOrder", .badRequest)
-        static let entityTooSmall = Code("EntityTooSmall", .badRequest)
-        static let malformedXML = Code("MalformedXML", .badRequest)
-        static let incompleteBody = Code("IncompleteBody", .badRequest)
-        static let maxMessageLengthExceeded = Code("MaxMessageLengthExceeded", .badRequest)
-        static let methodNotAllowed = Code("MethodNotAllowed", .methodNotAllowed)
-        static let invalidRange = Code("InvalidRange", .rangeNotSatisfiable)
-        static let badDigest = Code("BadDigest", .badRequest)
-        static let invalidDigest = Code("InvalidDigest", .badRequest)
-        static let preconditionFailed = Code("PreconditionFailed", .preconditionFailed)
-        static let notImplemented = Code("NotImplemented", .notImplemented)
-        static let internalError = Code("InternalError", .internalServerError)
-    }
-
-    let code: Code
-    let message: String
-
-    init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
+extension S3Error {
     static let noSuchBucket = DevStoreError(.noSuchBucket, "The specified bucket does not exist")
     static let noSuchKey = DevStoreError(.noSuchKey, "The specified key does not exist.")
     static let noSuchUpload = DevStoreError(

@@ -1,4 +1,5 @@
 import NIOHTTP1
+import Verifier
 
 extension DevStoreRequestHandler {
     /// ListBuckets.
@@ -46,7 +47,7 @@ extension DevStoreRequestHandler {
         let store = self.store
         let objects = try await run { try store.allObjects(bucket: bucket) }
         let page = ListingPage(objects: objects, prefix: prefix, delimiter: delimiter, marker: marker, maxKeys: maxKeys)
-        func encoded(_ text: String) -> String { urlEncoded ? PercentEncoding.encode(text) : text }
+        func encoded(_ text: String) -> String { urlEncoded ? URIEncoding.encode(text, keepSlash: true) : text }
 
         var writer = XMLWriter(root: "ListBucketResult")
         writer.element("Name", bucket)

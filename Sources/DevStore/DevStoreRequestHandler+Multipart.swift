@@ -1,4 +1,5 @@
 import NIOHTTP1
+import Verifier
 
 #if canImport(Glibc)
 import Glibc
@@ -191,7 +192,7 @@ extension DevStoreRequestHandler {
             return try store.completeUpload(record, parts: chosen, now: now)
         }
         var writer = XMLWriter(root: "CompleteMultipartUploadResult")
-        writer.element("Location", "/\(bucket)/\(PercentEncoding.encode(key))")
+        writer.element("Location", "/\(bucket)/\(URIEncoding.encode(key, keepSlash: true))")
         writer.element("Bucket", bucket)
         writer.element("Key", key)
         writer.element("ETag", metadata.quotedETag)

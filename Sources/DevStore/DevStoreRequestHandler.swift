@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Verifier
 
 /// Serves S3 requests, one connection at a time per task: routes each request to its operation, runs
 /// the file work on the thread pool and streams object bodies with backpressure.
@@ -81,9 +82,9 @@ struct DevStoreRequestHandler: Sendable {
     ) async throws -> Continuation {
         var exchange = Exchange(
             head: head,
-            requestID: Self.makeRequestID(),
+            requestID: RequestID.make(),
             logger: logger,
-            awaitingContinue: head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+            awaitingContinue: S3HeaderValues.expectsContinue(head.headers[canonicalForm: "expect"])
         )
         exchange.logger[metadataKey: "request.id"] = "\(exchange.requestID)"
         if let accessKey = head.headers.first(name: "x-sidecar-access-key") {
@@ -106,7 +107,7 @@ struct DevStoreRequestHandler: Sendable {
                 outbound: outbound
             )
         } catch let error as DevStoreError {
-            exchange.logger.debug("request refused", metadata: ["s3.error": "\(error.code.name)"])
+            exchange.logger.debug("request refused", metadata: ["s3.error": "\(error.code.s3Code)"])
             response = .error(error, resource: Self.resourcePath(head.uri), requestID: exchange.requestID)
         } catch is RequestStream.BodyEndedEarly {
             exchange.logger.debug("request body ended early; request abandoned")
@@ -286,7 +287,7 @@ struct DevStoreRequestHandler: Sendable {
         try await sendContinueIfAwaited(exchange: &exchange, outbound: outbound)
         // aws-chunked framing is the sidecar's to verify and remove; a framed body here would be stored
         // framing and all, so it is refused instead.
-        if exchange.head.headers[canonicalForm: "content-encoding"].contains(where: { $0.lowercased() == "aws-chunked" }) {
+        if S3HeaderValues.isAWSChunked(contentEncoding: exchange.head.headers[canonicalForm: "content-encoding"]) {
             throw DevStoreError(
                 .notImplemented,
                 "The development store takes decoded bodies: send aws-chunked uploads through the sidecar."
@@ -308,7 +309,7 @@ struct DevStoreRequestHandler: Sendable {
                     try await fileIO.write(fileHandle: handle, buffer: chunk)
                 }
             }
-            return (path, size, md5.finalize().hexString)
+            return (path, size, Hex.encode(md5.finalize()))
         } catch {
             let store = self.store
             try? await run { store.removeTemporary(path) }
@@ -354,10 +355,5 @@ struct DevStoreRequestHandler: Sendable {
     /// The path part of a request target, for the `<Resource>` of error documents.
     static func resourcePath(_ uri: String) -> String {
         String(uri.prefix(while: { $0 != "?" }))
-    }
-
-    /// A request identifier: 16 uppercase hex digits, like S3's.
-    static func makeRequestID() -> String {
-        String(UploadID.make().prefix(16)).uppercased()
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import Verifier
 
 #if canImport(Glibc)
 import Glibc
@@ -123,7 +124,7 @@ final class FileStore: Sendable {
 
     /// The directory and the file stem for a key: both derived from the key's SHA-256 alone.
     private func objectLocation(bucket: String, key: String) -> (directory: String, stem: String) {
-        let hash = SHA256.hash(data: Array(key.utf8)).hexString
+        let hash = Hex.encode(SHA256.hash(data: Array(key.utf8)))
         return (bucketDirectory(bucket) + "/objects/" + hash.prefix(2), hash)
     }
 
@@ -246,7 +247,7 @@ final class FileStore: Sendable {
             unlink(destination)
             throw FileStoreIOError(operation: "read", code: EIO)
         }
-        return (destination, size, md5.finalize().hexString)
+        return (destination, size, Hex.encode(md5.finalize()))
     }
 
     /// Streams `sources` (each whole, or only its `range`) one after the other into a new file at

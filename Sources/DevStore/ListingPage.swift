@@ -1,3 +1,5 @@
+import Verifier
+
 /// One page of an object listing, computed from all of a bucket's keys; pure, shared by ListObjects
 /// v1 and v2.
 ///
@@ -67,27 +69,12 @@ struct ListingPage: Sendable {
 
     /// The opaque continuation token for a marker: hex of its UTF-8, so it survives any query encoding.
     static func continuationToken(for marker: String) -> String {
-        marker.utf8.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.encode(marker.utf8)
     }
 
     /// The marker a continuation token stands for; throws `InvalidArgument` for a token not made here.
     static func marker(fromContinuationToken token: String) throws(DevStoreError) -> String {
-        let utf8 = Array(token.utf8)
-        var bytes: [UInt8] = []
-        var valid = utf8.count % 2 == 0
-        var index = 0
-        while valid, index < utf8.count {
-            if let byte = UInt8(String(decoding: utf8[index...index + 1], as: UTF8.self), radix: 16) {
-                bytes.append(byte)
-            } else {
-                valid = false
-            }
-            index += 2
-        }
-        guard valid, let marker = String(validating: bytes, as: UTF8.self) else {
+        guard let bytes = Hex.decode(token), let marker = String(validating: bytes, as: UTF8.self) else {
             throw DevStoreError(.invalidArgument, "The continuation token provided is incorrect")
         }
         return marker

@@ -1,4 +1,5 @@
 import Crypto
+import Verifier
 
 /// The checks S3 makes on a `CompleteMultipartUpload` part list, and the resulting ETag; pure.
 enum MultipartCompletion {
@@ -68,15 +69,8 @@ enum MultipartCompletion {
     /// S3's multipart ETag: the MD5 of the concatenated binary MD5s of the parts, then `-N`.
     static func etag(of parts: [PartRecord]) -> String {
         var digests: [UInt8] = []
-        for part in parts { digests += hexBytes(part.etag) }
+        for part in parts { digests += Hex.decode(part.etag) ?? [] }
         let digest = Insecure.MD5.hash(data: digests)
-        return digest.hexString + "-\(parts.count)"
-    }
-
-    private static func hexBytes(_ hex: String) -> [UInt8] {
-        let utf8 = Array(hex.utf8)
-        return stride(from: 0, to: utf8.count - 1, by: 2).compactMap {
-            UInt8(String(decoding: utf8[$0...$0 + 1], as: UTF8.self), radix: 16)
-        }
+        return Hex.encode(digest) + "-\(parts.count)"
     }
 }

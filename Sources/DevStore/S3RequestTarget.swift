@@ -1,3 +1,5 @@
+import Verifier
+
 /// The bucket, key and query of a path-style S3 request target, decoded exactly once.
 ///
 /// The key is the percent-decoded rest of the path after `/bucket/`, byte for byte: no `.`/`..`
@@ -33,8 +35,8 @@ struct S3RequestTarget: Sendable, Equatable {
         var query: [String: String] = [:]
         for pair in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = PercentEncoding.decode(parts[0], plusAsSpace: true),
-                let value = PercentEncoding.decode(parts.count > 1 ? parts[1] : "", plusAsSpace: true)
+            guard let name = URIEncoding.decode(parts[0], plusAsSpace: true),
+                let value = URIEncoding.decode(parts.count > 1 ? parts[1] : "", plusAsSpace: true)
             else { throw DevStoreError(.invalidArgument, "A query parameter is not valid percent-encoded UTF-8.") }
             query[name] = value
         }
@@ -50,10 +52,10 @@ struct S3RequestTarget: Sendable, Equatable {
         } else {
             rawBucket = path
         }
-        guard let bucket = PercentEncoding.decode(rawBucket) else { throw DevStoreError.invalidBucketName }
+        guard let bucket = URIEncoding.decode(rawBucket) else { throw DevStoreError.invalidBucketName }
         var key: String? = nil
         if let rawKey {
-            guard let decoded = PercentEncoding.decode(rawKey) else {
+            guard let decoded = URIEncoding.decode(rawKey) else {
                 throw DevStoreError(.invalidArgument, "The object key is not valid percent-encoded UTF-8.")
             }
             key = decoded

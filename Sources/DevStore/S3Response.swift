@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Verifier
 
 /// A complete, in-memory response: status, headers and a small body (XML or nothing).
 ///
@@ -21,16 +22,11 @@ struct S3Response: Sendable {
         S3Response(status: status, headers: headers, body: "")
     }
 
-    /// The S3 XML error document for `error`; the only place errors are rendered.
+    /// The S3 XML error document for `error`, as `S3Error` renders it (the one renderer of the package).
     static func error(_ error: DevStoreError, resource: String, requestID: String) -> S3Response {
-        var writer = XMLWriter(root: "Error")
-        writer.element("Code", error.code.name)
-        writer.element("Message", error.message)
-        writer.element("Resource", resource)
-        writer.element("RequestId", requestID)
-        // S3's error documents carry no namespace; clients match on the element names.
-        let document = writer.finished(root: "Error")
-            .replacingOccurrences(of: " xmlns=\"\(XMLWriter.s3Namespace)\"", with: "")
-        return .xml(document, status: error.code.status)
+        .xml(
+            error.xmlBody(resource: resource, requestId: requestID),
+            status: HTTPResponseStatus(statusCode: error.httpStatus)
+        )
     }
 }

@@ -1,4 +1,5 @@
 import NIOHTTP1
+import Verifier
 
 /// The S3 operation a request asks for, decided from its method, target and a few headers alone.
 ///
@@ -140,7 +141,7 @@ enum StoreOperation: Sendable, Equatable {
             raw = raw[..<question]
         }
         if raw.first == "/" { raw = raw.dropFirst() }
-        guard let decoded = PercentEncoding.decode(raw), let slash = decoded.firstIndex(of: "/") else {
+        guard let decoded = URIEncoding.decode(raw), let slash = decoded.firstIndex(of: "/") else {
             throw DevStoreError(
                 .invalidArgument,
                 "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"

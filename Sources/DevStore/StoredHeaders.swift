@@ -1,3 +1,5 @@
+import Verifier
+
 /// The metadata a client sends with a PUT, CopyObject (REPLACE) or CreateMultipartUpload.
 struct StoredHeaders: Sendable, Equatable {
     /// The standard headers the store keeps and returns; everything else is dropped.
@@ -27,7 +29,9 @@ extension StoredHeaders {
             } else if Self.keptHeaderNames.contains(lower) {
                 // aws-chunked is framing between client and server, not part of the stored object.
                 if lower == "content-encoding" {
-                    let codings = value.split(separator: ",").map { $0.trimmingSpaces }.filter { $0 != "aws-chunked" }
+                    let codings = S3HeaderValues.withoutAWSChunked(
+                        contentEncoding: value.split(separator: ",").map { $0.trimmingSpaces }
+                    )
                     if !codings.isEmpty { headers[lower] = codings.joined(separator: ",") }
                 } else {
                     headers[lower] = value

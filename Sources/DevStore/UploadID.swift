@@ -1,13 +1,11 @@
+import Verifier
+
 /// Multipart upload identifiers: random, and checked before they name a directory.
 enum UploadID {
     /// A fresh identifier: 32 lowercase hex digits from the system's random generator.
     static func make() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in
-            let value = generator.next() as UInt32
-            let hex = String(value, radix: 16)
-            return String(repeating: "0", count: 8 - hex.count) + hex
-        }.joined()
+        return Hex.encode((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 
     /// Whether `text` has the shape of an identifier this store makes; anything else (a `/`, `..`) is

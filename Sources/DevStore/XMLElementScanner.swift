@@ -1,3 +1,5 @@
+import Verifier
+
 /// A minimal reader for the flat XML request bodies S3 clients send (`CompleteMultipartUpload`,
 /// `Delete`): it yields the text of leaf elements with their path of local names.
 ///
@@ -67,13 +69,9 @@ enum XMLElementScanner {
             out += rest[..<amp]
             guard let semi = rest[amp...].firstIndex(of: ";") else { return nil }
             let entity = rest[rest.index(after: amp)..<semi]
-            switch entity {
-            case "amp": out += "&"
-            case "lt": out += "<"
-            case "gt": out += ">"
-            case "quot": out += "\""
-            case "apos": out += "'"
-            default:
+            if let predefined = XMLEscaping.predefinedEntities[String(entity)] {
+                out.unicodeScalars.append(predefined)
+            } else {
                 let scalarValue: UInt32?
                 if entity.hasPrefix("#x") || entity.hasPrefix("#X") {
                     scalarValue = UInt32(entity.dropFirst(2), radix: 16)

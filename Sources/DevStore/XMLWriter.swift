@@ -1,3 +1,5 @@
+import Verifier
+
 /// Builds the small XML documents S3 answers with, escaping every text node.
 struct XMLWriter {
     /// S3's XML namespace, carried by the root element of every response.
@@ -27,24 +29,10 @@ struct XMLWriter {
     /// Returns the document with the root element closed.
     func finished(root: String) -> String { text + "</\(root)>" }
 
-    /// Escapes text for XML 1.0: the five markup characters, and control characters (which XML 1.0 cannot
-    /// carry literally) as character references, so a key with a NUL or newline still lists.
+    /// Escapes text as S3 does in its documents: the markup characters as entities, and what XML 1.0 cannot
+    /// carry (a key with a NUL or another control character) as a character reference, so such a key still
+    /// lists as itself (`XMLEscaping` says why, and why error bodies differ).
     static func escape(_ value: String) -> String {
-        var out = ""
-        out.reserveCapacity(value.utf8.count)
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\t", "\n": out.unicodeScalars.append(scalar)
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\r":
-                out += "&#x\(String(scalar.value, radix: 16, uppercase: true));"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        XMLEscaping.escape(value, unrepresentable: .characterReference)
     }
 }

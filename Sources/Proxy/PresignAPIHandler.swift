@@ -111,7 +111,7 @@ final class PresignAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         state = .collecting(head, body: [], tooLarge: false)
         if head.version == .http1_1,
-            head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+            S3HeaderValues.expectsContinue(head.headers[canonicalForm: "expect"])
         {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))),

@@ -105,7 +105,7 @@ struct UpstreamHeadRewriter: Sendable {
             // Unsigned aws-chunked of the decoded bytes, ending in the verified checksum trailer that
             // x-amz-trailer (kept, with x-amz-decoded-content-length) announces. Its encoded length depends
             // on how the client's chunks arrive, so it goes with HTTP chunked framing.
-            if !headers[canonicalForm: "content-encoding"].contains(where: { $0.lowercased() == "aws-chunked" }) {
+            if !S3HeaderValues.isAWSChunked(contentEncoding: headers[canonicalForm: "content-encoding"]) {
                 headers.add(name: "Content-Encoding", value: "aws-chunked")
             }
             headers.remove(name: "content-length")
@@ -157,7 +157,7 @@ struct UpstreamHeadRewriter: Sendable {
 
     /// Removes `aws-chunked` from `Content-Encoding`, keeping any other coding the client declared.
     private static func removeAWSChunkedCoding(_ headers: inout HTTPHeaders) {
-        let codings = headers[canonicalForm: "content-encoding"].filter { $0.lowercased() != "aws-chunked" }
+        let codings = S3HeaderValues.withoutAWSChunked(contentEncoding: headers[canonicalForm: "content-encoding"])
         headers.remove(name: "content-encoding")
         if !codings.isEmpty { headers.add(name: "Content-Encoding", value: codings.joined(separator: ", ")) }
     }

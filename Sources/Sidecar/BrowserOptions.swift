@@ -3,7 +3,8 @@ import Foundation
 import Proxy
 
 /// `serve`'s options for browsers: the public base of presigned URLs and cross-origin access. Flags only
-/// (empty or `nil`: not given); `ServeOptions.resolve` checks the merged values and builds the CORS
+/// (empty or `nil`: not given); each property is named after its configuration key, the flags join the other
+/// layers in `ConfigurationLayers`, and `ServeOptions.resolve` checks the merged values and builds the CORS
 /// configuration.
 struct BrowserOptions: ParsableArguments {
     @Option(
@@ -13,7 +14,7 @@ struct BrowserOptions: ParsableArguments {
             valueName: "url"
         )
     )
-    var publicURL: String?
+    var publicUrl: String?
 
     @Option(
         name: .customLong("cors-origin"),
@@ -23,7 +24,7 @@ struct BrowserOptions: ParsableArguments {
             valueName: "origin"
         )
     )
-    var corsOrigins: [String] = []
+    var corsOrigin: [String] = []
 
     @Option(
         name: .customLong("cors-method"),
@@ -32,7 +33,7 @@ struct BrowserOptions: ParsableArguments {
             valueName: "method"
         )
     )
-    var corsMethods: [String] = []
+    var corsMethod: [String] = []
 
     @Option(
         name: .customLong("cors-allow-header"),
@@ -41,7 +42,7 @@ struct BrowserOptions: ParsableArguments {
             valueName: "header"
         )
     )
-    var corsAllowHeaders: [String] = []
+    var corsAllowHeader: [String] = []
 
     @Option(
         name: .customLong("cors-expose-header"),
@@ -51,24 +52,10 @@ struct BrowserOptions: ParsableArguments {
             valueName: "header"
         )
     )
-    var corsExposeHeaders: [String] = []
+    var corsExposeHeader: [String] = []
 
-    @Option(help: "Seconds browsers may cache a CORS preflight answer. [default: 600]")
+    @Option(help: "Seconds browsers may cache a CORS preflight answer. \(ServeSettings.helpDefault(\.corsMaxAge))")
     var corsMaxAge: Int?
-
-    static let defaultCORSMaxAge = 600
-
-    func validate() throws {
-        do throws(ConfigurationFieldError) {
-            if let publicURL { _ = try Self.parsePublicURL(publicURL) }
-        } catch {
-            throw ValidationError("--public-url \(error.message)")
-        }
-        for origin in corsOrigins where !Self.isOrigin(origin) {
-            throw ValidationError("--cors-origin \"\(origin)\": expected an origin such as https://app.example.com")
-        }
-        guard (corsMaxAge ?? 0) >= 0 else { throw ValidationError("--cors-max-age must not be negative.") }
-    }
 
     /// Roughly: an origin has neither spaces nor a path.
     static func isOrigin(_ text: String) -> Bool {

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import Proxy
 
-/// `s3-sidecar check-config FILE`: loads a configuration file the way `serve --config` would (with the
-/// environment's secrets), checks every option and the files it names (credentials, TLS pair, upstream CA),
+/// `s3-sidecar check-config FILE`: loads a configuration file (JSON, or YAML for `.yaml`/`.yml`) the way
+/// `serve --config` would (through the same `ConfigurationLayers`, with the environment's secrets), checks every option and the files it names (credentials, TLS pair, upstream CA),
 /// and names the first bad field. Exit status 0 when all is well.
 struct CheckConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +11,7 @@ struct CheckConfigCommand: ParsableCommand {
         abstract: "Validate a configuration file (and the credentials and TLS files it names) without serving."
     )
 
-    @Argument(help: ArgumentHelp("The JSON configuration file.", valueName: "path"))
+    @Argument(help: ArgumentHelp("The JSON or YAML (.yaml, .yml) configuration file.", valueName: "path"))
     var file: String
 
     func run() throws {
@@ -29,7 +29,7 @@ struct CheckConfigCommand: ParsableCommand {
         file: String,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationFieldError) -> String {
-        let settings = ServeSettings.fromEnvironment(environment).overlaid(on: try ServeSettings.load(configFile: file))
+        let settings = try ConfigurationLayers(environment: environment, configFile: file).settings()
         let options = try ServeOptions.resolve(settings)
         var keyCount = 0
         if let credentials = options.credentials {

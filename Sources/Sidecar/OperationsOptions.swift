@@ -4,15 +4,18 @@ import Proxy
 
 /// The operator-facing flags of `serve` for logs, the access log, trusted proxies and the nginx
 /// `auth_request` endpoint, and how they become the proxy's values. Flags only say what was given (`nil`,
-/// empty, `false`: not given); they join the other layers in `ServeCommand.flagSettings`, and
-/// `ServeOptions.resolve` checks the merged values.
+/// empty, `false`: not given); each property is named after its configuration key, the flags join the other
+/// layers in `ConfigurationLayers`, and `ServeOptions.resolve` checks the merged values.
 struct OperationsOptions: ParsableArguments {
-    @Option(help: "Log line format: text (the default) or json (one JSON object per line).")
+    @Option(
+        help: "Log line format: text or json (one JSON object per line). \(ServeSettings.helpDefault(\.logFormat))"
+    )
     var logFormat: LineLogHandler.Format?
 
     @Option(
         help: ArgumentHelp(
-            "The access log: off, - (with the other log lines, on standard error) or a file to append to. [default: off]",
+            "The access log: off, - (with the other log lines, on standard error) or a file to append to. "
+                + ServeSettings.helpDefault(\.accessLog),
             discussion: """
                 One line per request in --log-format: request id, access key id, auth form, signature version, \
                 bucket, key, action, status, S3 error code, bytes in and out, duration, upstream status, remote \
@@ -37,7 +40,7 @@ struct OperationsOptions: ParsableArguments {
             valueName: "cidr"
         )
     )
-    var trustedProxies: [String] = []
+    var trustedProxy: [String] = []
 
     @Flag(
         help: ArgumentHelp(
@@ -49,16 +52,6 @@ struct OperationsOptions: ParsableArguments {
         )
     )
     var authRequireUnsignedPayload = false
-
-    func validate() throws {
-        for text in trustedProxies {
-            do {
-                _ = try TrustedProxies.CIDR(text)
-            } catch {
-                throw ValidationError("--trusted-proxy: \(error.description)")
-            }
-        }
-    }
 
     /// Installs the process-wide log handler.
     static func bootstrapLogging(format: LineLogHandler.Format, level: Logger.Level) {

@@ -17,10 +17,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "A JSON configuration file holding any of these options (keys are the flags in camelCase).",
+            "A JSON or YAML configuration file holding any of these options (keys are the flags in camelCase).",
             discussion: """
-                Precedence: flags, then environment variables, then this file, then defaults. A repeatable flag \
-                replaces the file's list. Without this flag, S3_SIDECAR_CONFIG names the file.
+                YAML when the name ends in .yaml or .yml, JSON otherwise. Precedence: flags, then environment \
+                variables, then this file, then defaults. A repeatable flag replaces the file's list. Without \
+                this flag, S3_SIDECAR_CONFIG names the file.
                 """,
             valueName: "path"
         )
@@ -30,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: """
             Address to listen on, as host:port ("[::1]:8080" for IPv6). Port 0 picks a free port. \
-            [default: \(ServeOptions.defaultListen)]
+            \(ServeSettings.helpDefault(\.listen))
             """
     )
     var listen: String?
@@ -59,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: """
             Embedded store only (no --upstream): the directory that holds its buckets and key file. \
-            [default: ./data]
+            \(ServeSettings.helpDefault(\.dataDir))
             """
     )
     var dataDir: String?
@@ -79,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: """
             The region clients sign for (and, in resign mode, the region signed for upstream). \
-            [default: us-east-1]
+            \(ServeSettings.helpDefault(\.region))
             """
     )
     var region: String?
@@ -122,7 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Legacy Signature Version 2 requests: accept or refuse.",
+            "Legacy Signature Version 2 requests: accept or refuse. \(ServeSettings.helpDefault(\.sigv2))",
             discussion: "Refused V2 requests get S3's InvalidRequest naming AWS4-HMAC-SHA256."
         )
     )
@@ -145,24 +146,34 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: """
             Seconds a client connection may stay idle (also: a stalled request body) before it is \
-            closed. [default: 60]
+            closed. \(ServeSettings.helpDefault(\.idleTimeout))
             """
     )
     var idleTimeout: Int?
 
-    @Option(help: "Seconds a client may take to send a request head once it has begun it. [default: 30]")
+    @Option(
+        help: """
+            Seconds a client may take to send a request head once it has begun it. \
+            \(ServeSettings.helpDefault(\.headerTimeout))
+            """
+    )
     var headerTimeout: Int?
 
-    @Option(help: "Seconds without progress before an upstream request is given up. [default: 60]")
+    @Option(
+        help: """
+            Seconds without progress before an upstream request is given up. \
+            \(ServeSettings.helpDefault(\.upstreamTimeout))
+            """
+    )
     var upstreamTimeout: Int?
 
-    @Option(help: "Upstream connections per event loop. [default: 128]")
+    @Option(help: "Upstream connections per event loop. \(ServeSettings.helpDefault(\.upstreamConnections))")
     var upstreamConnections: Int?
 
     @Option(
         help: """
             On SIGTERM/SIGINT: seconds requests in flight may take to finish before connections are \
-            closed. [default: 30]
+            closed. \(ServeSettings.helpDefault(\.drainTimeout))
             """
     )
     var drainTimeout: Int?
@@ -178,7 +189,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest object a PUT may upload, in bytes; larger ones get EntityTooLarge. [default: no limit]")
     var maxObjectSize: Int64?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [default: info]")
+    @Option(
+        help: """
+            Log level: trace, debug, info, notice, warning, error, critical. \
+            \(ServeSettings.helpDefault(\.logLevel))
+            """
+    )
     var logLevel: String?
 
     @OptionGroup(title: "Operations")
@@ -188,56 +204,13 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "Browsers (presign API and CORS)")
     var browser: BrowserOptions
 
-    /// The layer the flags give: one line per option.
-    var flagSettings: ServeSettings {
-        var s = ServeSettings()
-        s.listen = listen
-        s.upstream = upstream
-        s.upstreamCa = upstreamCa
-        s.dataDir = dataDir
-        s.mode = mode?.rawValue
-        s.region = region
-        s.credentials = credentials
-        s.upstreamAccessKeyId = upstreamAccessKeyId
-        s.upstreamSecretAccessKey = upstreamSecretAccessKey
-        s.upstreamSecretAccessKeyFile = upstreamSecretAccessKeyFile
-        s.sigv2 = sigv2?.rawValue
-        s.adminListen = adminListen
-        s.tlsCert = tlsCert
-        s.tlsKey = tlsKey
-        s.idleTimeout = idleTimeout
-        s.headerTimeout = headerTimeout
-        s.upstreamTimeout = upstreamTimeout
-        s.upstreamConnections = upstreamConnections
-        s.drainTimeout = drainTimeout
-        s.maxConnections = maxConnections
-        s.maxObjectSize = maxObjectSize
-        s.upstreamChecksumTrailer = upstreamChecksumTrailer?.rawValue
-        s.logLevel = logLevel
-        s.logFormat = operations.logFormat?.rawValue
-        s.accessLog = operations.accessLog
-        s.trustedProxy = operations.trustedProxies.isEmpty ? nil : operations.trustedProxies
-        s.authRequireUnsignedPayload = operations.authRequireUnsignedPayload ? true : nil
-        s.publicUrl = browser.publicURL
-        s.corsOrigin = browser.corsOrigins.isEmpty ? nil : browser.corsOrigins
-        s.corsMethod = browser.corsMethods.isEmpty ? nil : browser.corsMethods
-        s.corsAllowHeader = browser.corsAllowHeaders.isEmpty ? nil : browser.corsAllowHeaders
-        s.corsExposeHeader = browser.corsExposeHeaders.isEmpty ? nil : browser.corsExposeHeaders
-        s.corsMaxAge = browser.corsMaxAge
-        return s
-    }
+    /// The layer the flags give: every option above whose property is named after a key (read off the parsed
+    /// command, so a new option needs no line here).
+    var flagSettings: ServeSettings { ServeSettings(commandLine: self) }
 
-    /// Flags over environment over the configuration file (defaults come in `ServeOptions.resolve`).
-    func mergedSettings() throws -> ServeSettings {
-        var file = ServeSettings()
-        if let config = configFile {
-            do throws(ConfigurationFieldError) {
-                file = try ServeSettings.load(configFile: config)
-            } catch {
-                throw ConfigurationError(description: "configuration file \(config): \(error.description)")
-            }
-        }
-        return flagSettings.overlaid(on: ServeSettings.fromEnvironment().overlaid(on: file))
+    /// Flags, environment, configuration file and defaults, as one reader gives them.
+    var layers: ConfigurationLayers {
+        ConfigurationLayers(flags: flagSettings, configFile: configFile)
     }
 
     /// `--config`, else `S3_SIDECAR_CONFIG`.
@@ -254,12 +227,13 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let settings = try mergedSettings()
+        let settings: ServeSettings
         let options: ServeOptions
         do throws(ConfigurationFieldError) {
+            settings = try layers.settings()
             options = try ServeOptions.resolve(settings)
         } catch {
-            throw ConfigurationError(description: error.description)
+            throw ConfigurationError(error)
         }
         OperationsOptions.bootstrapLogging(format: options.logFormat, level: options.logLevel)
         // Opened first: an unwritable access log stops start-up before anything listens.
@@ -284,20 +258,6 @@ struct ServeCommand: AsyncParsableCommand {
                 ?? CredentialsFile.Keys(credentials: EmbeddedBackend.credentials(dataDirectory: dataDir), policies: [:])
         }
 
-        let upstreamMode: UpstreamMode
-        switch options.mode {
-        case .passthrough: upstreamMode = .passthrough
-        case .trusted: upstreamMode = .trusted
-        case .resign:
-            upstreamMode = .resign(
-                UpstreamCredentials(
-                    accessKeyId: options.upstreamAccessKeyId ?? "",
-                    secretAccessKey: options.upstreamSecretAccessKey ?? "",
-                    region: region
-                )
-            )
-        }
-
         var tls: ListenerTLS?
         if let cert = options.tlsCert, let key = options.tlsKey {
             do {
@@ -307,33 +267,15 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
 
-        var configuration = ProxyConfiguration(
-            listen: .init(host: options.listenHost, port: options.listenPort, tls: tls),
-            upstream: endpoint,
-            mode: upstreamMode,
-            trailingChecksum: options.upstreamChecksumTrailer,
-            timeouts: .init(
-                clientIdle: .seconds(Int64(options.idleTimeout)),
-                upstreamRead: .seconds(Int64(options.upstreamTimeout)),
-                clientHead: .seconds(Int64(options.headerTimeout))
-            ),
-            limits: .init(maxConnections: options.maxConnections, maxObjectSize: options.maxObjectSize),
-            pool: .init(maxConnectionsPerEventLoop: options.upstreamConnections),
-            upstreamCAFile: options.upstreamCa
-        )
-        configuration.trustedProxies = options.trustedProxies
-        configuration.cors = options.cors
+        let configuration = options.proxyConfiguration(upstream: endpoint, tls: tls)
         let keyStore = ReloadableKeys(keys.snapshot, logger: logger)
-        let verifier = SigV4Verifier(
-            configuration: .init(regions: [region], acceptSignatureV2: options.sigv2 == .accept),
-            credentials: keyStore
-        )
+        let verifier = SigV4Verifier(configuration: options.verifierConfiguration, credentials: keyStore)
         let server = try await ProxyServer.start(
             configuration: configuration,
             verifier: verifier,
             authorizer: keyStore,
             presignAPI: PresignAPI(
-                configuration: .init(publicURL: options.publicURL, region: region),
+                configuration: options.presignConfiguration,
                 apiKeys: keyStore,
                 credentials: keyStore,
                 authorizer: keyStore
@@ -371,7 +313,7 @@ struct ServeCommand: AsyncParsableCommand {
             let auth = AuthRequestEndpoint(
                 verifier: verifier,
                 authorizer: keyStore,
-                configuration: .init(requireUnsignedPayload: options.authRequireUnsignedPayload),
+                configuration: options.authRequestConfiguration,
                 accessLog: accessLog
             )
             let started = try await AdminServer.start(
@@ -389,7 +331,7 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data((banner + adminLine + "s3-sidecar listening on \(address)\n").utf8))
         try await SidecarService.run(
             server: server,
-            drainTimeout: .seconds(Int64(options.drainTimeout)),
+            drainTimeout: options.drainDuration,
             onDrain: { readiness.markDraining() },
             logger: logger
         )
@@ -402,22 +344,22 @@ struct ServeCommand: AsyncParsableCommand {
 extension ServeCommand {
     /// With a configuration file: what SIGHUP also does, beyond reloading keys and TLS.
     func restartNotice(running: ServeSettings, logger: Logger) -> (@Sendable () -> Void)? {
-        guard let config = configFile else { return nil }
-        let flags = flagSettings
-        return { Self.noteRestartNeeded(configFile: config, flags: flags, running: running, logger: logger) }
+        guard configFile != nil else { return nil }
+        let layers = layers
+        return { Self.noteRestartNeeded(layers: layers, running: running, logger: logger) }
     }
 
-    /// On SIGHUP: the credentials and TLS files are reloaded, nothing else. If the configuration file now
-    /// says something else for another option, say that it needs a restart (rather than ignore it quietly).
-    static func noteRestartNeeded(configFile: String, flags: ServeSettings, running: ServeSettings, logger: Logger) {
-        let file: ServeSettings
+    /// On SIGHUP: the credentials and TLS files are reloaded, nothing else. If the layers (the configuration
+    /// file, read again) now say something else for another option, say that it needs a restart (rather
+    /// than ignore it quietly).
+    static func noteRestartNeeded(layers: ConfigurationLayers, running: ServeSettings, logger: Logger) {
+        let now: ServeSettings
         do throws(ConfigurationFieldError) {
-            file = try ServeSettings.load(configFile: configFile)
+            now = try layers.settings()
         } catch {
             logger.error("configuration file not valid; nothing of it was applied", metadata: ["error": "\(error)"])
             return
         }
-        let now = flags.overlaid(on: ServeSettings.fromEnvironment().overlaid(on: file))
         let changed = now.changedFields(from: running)
         if !changed.isEmpty {
             logger.warning(
@@ -438,4 +380,17 @@ extension ServeOptions.SignatureV2Policy: ExpressibleByArgument {}
 /// A configuration problem found while starting: printed as `Error: …`, without the usage text.
 struct ConfigurationError: Error, CustomStringConvertible {
     var description: String
+
+    init(description: String) {
+        self.description = description
+    }
+
+    /// A field's error, naming the configuration file when the bad value is the file's.
+    init(_ error: ConfigurationFieldError) {
+        if let source = error.source, source != "environment" {
+            description = "configuration file \(source): \(error.description)"
+        } else {
+            description = error.description
+        }
+    }
 }

@@ -35,6 +35,20 @@ public struct S3Error: Error, Sendable, Hashable, CustomStringConvertible {
             case signatureDoesNotMatch = "SignatureDoesNotMatch"
             case slowDown = "SlowDown"
             case xAmzContentSHA256Mismatch = "XAmzContentSHA256Mismatch"
+            // What an object store answers (the development store).
+            case bucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou"
+            case bucketNotEmpty = "BucketNotEmpty"
+            case invalidBucketName = "InvalidBucketName"
+            case invalidPart = "InvalidPart"
+            case invalidPartOrder = "InvalidPartOrder"
+            case invalidRange = "InvalidRange"
+            case keyTooLongError = "KeyTooLongError"
+            case malformedXML = "MalformedXML"
+            case maxMessageLengthExceeded = "MaxMessageLengthExceeded"
+            case noSuchBucket = "NoSuchBucket"
+            case noSuchKey = "NoSuchKey"
+            case noSuchUpload = "NoSuchUpload"
+            case preconditionFailed = "PreconditionFailed"
         }
 
         private let base: Base
@@ -70,6 +84,19 @@ public struct S3Error: Error, Sendable, Hashable, CustomStringConvertible {
         public static let signatureDoesNotMatch = Code(.signatureDoesNotMatch)
         public static let slowDown = Code(.slowDown)
         public static let xAmzContentSHA256Mismatch = Code(.xAmzContentSHA256Mismatch)
+        public static let bucketAlreadyOwnedByYou = Code(.bucketAlreadyOwnedByYou)
+        public static let bucketNotEmpty = Code(.bucketNotEmpty)
+        public static let invalidBucketName = Code(.invalidBucketName)
+        public static let invalidPart = Code(.invalidPart)
+        public static let invalidPartOrder = Code(.invalidPartOrder)
+        public static let invalidRange = Code(.invalidRange)
+        public static let keyTooLongError = Code(.keyTooLongError)
+        public static let malformedXML = Code(.malformedXML)
+        public static let maxMessageLengthExceeded = Code(.maxMessageLengthExceeded)
+        public static let noSuchBucket = Code(.noSuchBucket)
+        public static let noSuchKey = Code(.noSuchKey)
+        public static let noSuchUpload = Code(.noSuchUpload)
+        public static let preconditionFailed = Code(.preconditionFailed)
 
         /// The code as S3 spells it in the `<Code>` element.
         public var s3Code: String { base.rawValue }
@@ -82,9 +109,14 @@ public struct S3Error: Error, Sendable, Hashable, CustomStringConvertible {
                 .entityTooSmall, .incompleteBody, .invalidArgument, .invalidDigest, .invalidPolicyDocument,
                 .invalidRequest, .invalidToken,
                 .invalidURI, .malformedPOSTRequest, .missingSecurityHeader, .requestHeaderSectionTooLarge,
-                .requestTimeout, .xAmzContentSHA256Mismatch:
+                .requestTimeout, .xAmzContentSHA256Mismatch, .invalidBucketName, .invalidPart, .invalidPartOrder,
+                .keyTooLongError, .malformedXML, .maxMessageLengthExceeded:
                 400
+            case .noSuchBucket, .noSuchKey, .noSuchUpload: 404
             case .methodNotAllowed: 405
+            case .bucketAlreadyOwnedByYou, .bucketNotEmpty: 409
+            case .preconditionFailed: 412
+            case .invalidRange: 416
             case .missingContentLength: 411
             case .internalError: 500
             case .notImplemented: 501
@@ -164,28 +196,4 @@ private func appendElement(_ name: String, _ text: String, to xml: inout String)
     xml += "<\(name)>"
     xml += xmlEscaped(text)
     xml += "</\(name)>"
-}
-
-/// Escapes text for an XML element body. Control characters XML 1.0 cannot carry become U+FFFD, so an
-/// echoed request value can never make the error body invalid.
-package func xmlEscaped(_ text: String) -> String {
-    var out = ""
-    out.reserveCapacity(text.utf8.count)
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&apos;"
-        case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
-        default:
-            if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
-                out += "\u{FFFD}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out
 }

@@ -68,6 +68,14 @@ package enum URIEncoding {
     /// Decodes a query component: `%XY` escapes, and `+` as a space (form encoding, as S3 reads a query).
     /// Returns `nil` for a malformed escape.
     package static func decodeQueryComponent(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        decode(bytes, plusAsSpace: true)
+    }
+
+    /// Percent-decodes bytes: `%XY` escapes, and with `plusAsSpace` (a query component) `+` as a space.
+    /// Returns `nil` for a malformed escape (`%` not followed by two hex digits): such a component has no one
+    /// meaning, and two readers might take it differently.
+    @inline(__always)
+    package static func decode(_ bytes: UnsafeBufferPointer<UInt8>, plusAsSpace: Bool) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var i = 0
@@ -81,7 +89,7 @@ package enum URIEncoding {
                 out.append(hv << 4 | lv)
                 i += 3
                 continue
-            case 0x2B:
+            case 0x2B where plusAsSpace:
                 out.append(0x20)
             default:
                 out.append(c)
@@ -89,6 +97,25 @@ package enum URIEncoding {
             i += 1
         }
         return out
+    }
+
+    /// Percent-decodes a path segment (or, with `plusAsSpace`, a query component) to text. Returns `nil` for a
+    /// malformed escape or a result that is not UTF-8, so a bad request is refused rather than altered.
+    package static func decode(_ text: some StringProtocol, plusAsSpace: Bool = false) -> String? {
+        var text = String(text)
+        let bytes = text.withUTF8 { decode($0, plusAsSpace: plusAsSpace) }
+        return bytes.flatMap { String(validating: $0, as: UTF8.self) }
+    }
+
+    /// Encodes text as S3 does for `encoding-type=url` listings and `Location` values: every byte but the
+    /// unreserved characters as `%XY`, and `/` kept as it is when `keepSlash`.
+    package static func encode(_ text: some StringProtocol, keepSlash: Bool) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for c in text.utf8 {
+            if keepSlash && c == 0x2F { out.append(c) } else { appendEncoded(c, to: &out) }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Encodes decoded bytes for the canonical query.

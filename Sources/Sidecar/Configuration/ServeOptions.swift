@@ -42,29 +42,20 @@ struct ServeOptions {
     /// `nil` without any `corsOrigin`.
     var cors: CORSConfiguration?
 
-    /// The defaults, for the README and `--help`.
-    static let defaultListen = "127.0.0.1:8080"
-    static let defaultDataDir = "./data"
-    static let defaultRegion = "us-east-1"
-    static let defaultIdleTimeout = 60
-    static let defaultHeaderTimeout = 30
-    static let defaultUpstreamTimeout = 60
-    static let defaultUpstreamConnections = 128
-    static let defaultDrainTimeout = 30
-
-    /// Checks `settings` and fills in defaults. Files are only checked to be readable where the value is
+    /// Checks `settings` and fills in defaults (``ServeSettings/defaults``): the one validation step of the
+    /// options, whatever layer they came from. Files are only checked to be readable where the value is
     /// read at once (the upstream secret file); the credentials and TLS files are loaded by the caller.
     static func resolve(_ settings: ServeSettings) throws(ConfigurationFieldError) -> ServeOptions {
         func fail(_ field: String, _ message: String) -> ConfigurationFieldError {
             ConfigurationFieldError(field: field, message: message)
         }
-        func positive(_ value: Int?, _ field: String, default fallback: Int) throws(ConfigurationFieldError) -> Int {
-            let value = value ?? fallback
+        func positive(_ key: KeyPath<ServeSettings, Int?>, _ field: String) throws(ConfigurationFieldError) -> Int {
+            let value = settings.defaulted(key)
             guard value > 0 else { throw fail(field, "must be a positive number, got \(value)") }
             return value
         }
 
-        let listen = settings.listen ?? defaultListen
+        let listen = settings.defaulted(\.listen)
         let parsedListen: (host: String, port: Int)
         do {
             parsedListen = try ListenAddress.parse(listen)
@@ -103,18 +94,11 @@ struct ServeOptions {
             throw fail("credentials", "an upstream needs a credentials file, the keys clients sign with")
         }
 
-        var secret = settings.upstreamSecretAccessKey
-        if let file = settings.upstreamSecretAccessKeyFile {
-            if secret != nil {
-                throw fail("upstreamSecretAccessKeyFile", "give the secret or a file holding it, not both")
-            }
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw fail("upstreamSecretAccessKeyFile", "cannot read \(file)")
-            }
-            // A trailing newline is an editor's, not the secret's.
-            secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if secret?.isEmpty ?? true { throw fail("upstreamSecretAccessKeyFile", "\(file) is empty") }
-        }
+        let secret = try Self.secret(
+            settings.upstreamSecretAccessKey,
+            orFile: settings.upstreamSecretAccessKeyFile,
+            "upstreamSecretAccessKeyFile"
+        )
         if mode == .resign {
             guard settings.upstreamAccessKeyId != nil else {
                 throw fail("upstreamAccessKeyId", "resign mode needs the backend's access key id")
@@ -129,17 +113,14 @@ struct ServeOptions {
             )
         }
 
-        var sigv2 = SignatureV2Policy.accept
-        if let text = settings.sigv2 {
-            guard let parsed = SignatureV2Policy(rawValue: text) else {
-                throw fail("sigv2", "must be accept or refuse, got \"\(text)\"")
-            }
-            sigv2 = parsed
+        let sigv2Text = settings.defaulted(\.sigv2)
+        guard let sigv2 = SignatureV2Policy(rawValue: sigv2Text) else {
+            throw fail("sigv2", "must be accept or refuse, got \"\(sigv2Text)\"")
         }
         if (settings.tlsCert == nil) != (settings.tlsKey == nil) {
             throw fail(settings.tlsCert == nil ? "tlsCert" : "tlsKey", "TLS needs both a certificate and a key file")
         }
-        let levelText = settings.logLevel ?? "info"
+        let levelText = settings.defaulted(\.logLevel)
         guard let level = Logger.Level(rawValue: levelText) else {
             throw fail("logLevel", "must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -167,9 +148,9 @@ struct ServeOptions {
             listen: listen,
             upstream: upstream,
             upstreamCa: settings.upstreamCa,
-            dataDir: settings.dataDir ?? defaultDataDir,
+            dataDir: settings.defaulted(\.dataDir),
             mode: mode,
-            region: settings.region ?? defaultRegion,
+            region: settings.defaulted(\.region),
             credentials: settings.credentials,
             upstreamAccessKeyId: settings.upstreamAccessKeyId,
             upstreamSecretAccessKey: secret,
@@ -177,15 +158,11 @@ struct ServeOptions {
             adminListen: settings.adminListen,
             tlsCert: settings.tlsCert,
             tlsKey: settings.tlsKey,
-            idleTimeout: try positive(settings.idleTimeout, "idleTimeout", default: defaultIdleTimeout),
-            headerTimeout: try positive(settings.headerTimeout, "headerTimeout", default: defaultHeaderTimeout),
-            upstreamTimeout: try positive(settings.upstreamTimeout, "upstreamTimeout", default: defaultUpstreamTimeout),
-            upstreamConnections: try positive(
-                settings.upstreamConnections,
-                "upstreamConnections",
-                default: defaultUpstreamConnections
-            ),
-            drainTimeout: try positive(settings.drainTimeout, "drainTimeout", default: defaultDrainTimeout),
+            idleTimeout: try positive(\.idleTimeout, "idleTimeout"),
+            headerTimeout: try positive(\.headerTimeout, "headerTimeout"),
+            upstreamTimeout: try positive(\.upstreamTimeout, "upstreamTimeout"),
+            upstreamConnections: try positive(\.upstreamConnections, "upstreamConnections"),
+            drainTimeout: try positive(\.drainTimeout, "drainTimeout"),
             maxConnections: settings.maxConnections,
             maxObjectSize: settings.maxObjectSize,
             upstreamChecksumTrailer: trailer,
@@ -199,6 +176,26 @@ struct ServeOptions {
         )
     }
 
+    /// A secret given as a value or as a file holding it (`fileField` names the file's key), never both. The
+    /// file is read now; its value is never quoted in an error.
+    static func secret(
+        _ value: String?,
+        orFile file: String?,
+        _ fileField: String
+    ) throws(ConfigurationFieldError) -> String? {
+        guard let file else { return value }
+        if value != nil {
+            throw ConfigurationFieldError(field: fileField, message: "give the secret or a file holding it, not both")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigurationFieldError(field: fileField, message: "cannot read \(file)")
+        }
+        // A trailing newline is an editor's, not the secret's.
+        let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw ConfigurationFieldError(field: fileField, message: "\(file) is empty") }
+        return secret
+    }
+
     /// The operations and browser keys, checked: list elements are named as `trustedProxy[2]`.
     private static func resolveOperationsAndBrowser(
         _ settings: ServeSettings
@@ -206,12 +203,9 @@ struct ServeOptions {
         logFormat: LineLogHandler.Format, accessLog: String, trustedProxies: TrustedProxies,
         authRequireUnsignedPayload: Bool, publicURL: PresignAPI.PublicURL?, cors: CORSConfiguration?
     ) {
-        var logFormat = LineLogHandler.Format.text
-        if let text = settings.logFormat {
-            guard let parsed = LineLogHandler.Format(rawValue: text) else {
-                throw ConfigurationFieldError(field: "logFormat", message: "must be text or json, got \"\(text)\"")
-            }
-            logFormat = parsed
+        let formatText = settings.defaulted(\.logFormat)
+        guard let logFormat = LineLogHandler.Format(rawValue: formatText) else {
+            throw ConfigurationFieldError(field: "logFormat", message: "must be text or json, got \"\(formatText)\"")
         }
         var blocks: [TrustedProxies.CIDR] = []
         for (index, text) in (settings.trustedProxy ?? []).enumerated() {
@@ -230,13 +224,13 @@ struct ServeOptions {
                 message: "\"\(origin)\" is not an origin such as https://app.example.com"
             )
         }
-        let maxAge = settings.corsMaxAge ?? BrowserOptions.defaultCORSMaxAge
+        let maxAge = settings.defaulted(\.corsMaxAge)
         guard maxAge >= 0 else { throw ConfigurationFieldError(field: "corsMaxAge", message: "must not be negative") }
         return (
             logFormat,
-            settings.accessLog ?? "off",
+            settings.defaulted(\.accessLog),
             TrustedProxies(blocks),
-            settings.authRequireUnsignedPayload ?? false,
+            settings.defaulted(\.authRequireUnsignedPayload),
             publicURL,
             BrowserOptions.cors(
                 origins: origins,
