@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -22,6 +23,7 @@ public final class FailoverRateLimiter: Sendable {
     public let policy: StateStoreFailurePolicy
     private let local: InMemoryStateStore
     private let logger: Logger
+    private let metrics: StateStoreMetrics
     /// Whether the last decision fell back (an outage is in progress).
     private let inOutage = Atomic<Bool>(false)
 
@@ -29,16 +31,19 @@ public final class FailoverRateLimiter: Sendable {
     ///   - store: The shared store.
     ///   - policy: What to do when it cannot decide.
     ///   - local: The replica's own limiter for `open`.
+    ///   - metricsFactory: Where `s3_sidecar_state_store_fallbacks_total` is counted.
     public init(
         store: any StateStore,
         policy: StateStoreFailurePolicy,
         local: InMemoryStateStore = InMemoryStateStore(),
-        logger: Logger
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.store = store
         self.policy = policy
         self.local = local
         self.logger = logger
+        self.metrics = StateStoreMetrics(factory: metricsFactory)
     }
 
     /// Takes one token from `bucket` (see `StateStore.takeToken`).
@@ -80,7 +85,7 @@ public final class FailoverRateLimiter: Sendable {
                 )
             }
             guard policy == .open else { throw storeError }
-            StateStoreMetrics.fellBack()
+            metrics.fellBack()
             return local.takeToken(
                 bucket: bucket,
                 capacity: capacity,

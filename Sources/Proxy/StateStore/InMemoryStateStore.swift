@@ -1,3 +1,4 @@
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -38,9 +39,12 @@ public final class InMemoryStateStore: StateStore {
     private let minted: Mutex<ExpiringTable<String>>
     private let usedLinks: Mutex<ExpiringTable<Bool>>
     private let maxBuckets: Int
+    private let metrics: StateStoreMetrics
 
-    public init(limits: Limits = Limits()) {
+    /// - Parameter metricsFactory: Where `s3_sidecar_state_store_errors_total` counts a full table.
+    public init(limits: Limits = Limits(), metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         self.maxBuckets = max(1, limits.maxBuckets)
+        self.metrics = StateStoreMetrics(factory: metricsFactory)
         self.minted = Mutex(ExpiringTable(capacity: limits.maxMintedUploads, whenFull: .evictOldest))
         self.usedLinks = Mutex(ExpiringTable(capacity: limits.maxUsedLinks, whenFull: .refuse))
     }
@@ -91,7 +95,7 @@ public final class InMemoryStateStore: StateStore {
         case .inserted: return .firstUse
         case .present: return .alreadyUsed
         case .full:
-            StateStoreMetrics.failed(.singleUse, .full)
+            metrics.failed(.singleUse, .full)
             throw StateStoreError(
                 .full,
                 "this replica remembers \(usedLinks.withLock { $0.capacity }) used single-use links, none expired yet"

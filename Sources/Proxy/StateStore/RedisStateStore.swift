@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 
 /// The state of all replicas, in one Redis: every decision is one atomic round trip.
@@ -37,11 +38,19 @@ public final class RedisStateStore: StateStore {
     public let client: any RedisClient
     public let configuration: Configuration
     private let logger: Logger
+    private let metrics: StateStoreMetrics
 
-    public init(client: any RedisClient, configuration: Configuration = Configuration(), logger: Logger) {
+    /// - Parameter metricsFactory: Where round trips are timed and failures counted (`StateStoreMetrics`).
+    public init(
+        client: any RedisClient,
+        configuration: Configuration = Configuration(),
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.metrics = StateStoreMetrics(factory: metricsFactory)
     }
 
     public var backendDescription: String { client.endpointDescription }
@@ -169,12 +178,13 @@ public final class RedisStateStore: StateStore {
         _ body: () -> EventLoopFuture<T>
     ) -> EventLoopFuture<T> {
         let started = NIODeadline.now()
+        let metrics = metrics
         return body().map { value in
-            StateStoreMetrics.answered(operation, nanoseconds: (NIODeadline.now() - started).nanoseconds)
+            metrics.answered(operation, nanoseconds: (NIODeadline.now() - started).nanoseconds)
             return value
         }.flatMapErrorThrowing { error in
             let storeError = Self.storeError(error)
-            StateStoreMetrics.failed(operation, storeError.code)
+            metrics.failed(operation, storeError.code)
             throw storeError
         }
     }

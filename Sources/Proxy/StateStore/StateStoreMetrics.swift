@@ -1,8 +1,7 @@
 import Metrics
 import Synchronization
 
-/// The state store's figures, through swift-metrics (as `ProxyMetrics`: made on first use, which comes after
-/// `MetricsSystem.bootstrap`).
+/// The state store's figures, through swift-metrics:
 ///
 /// - `s3_sidecar_state_store_duration_seconds{operation}`: round trips to the shared store that were
 ///   answered (a timer: a histogram in Prometheus). Failed ones are counted, not timed: a timeout would
@@ -11,7 +10,10 @@ import Synchronization
 ///   `StateStoreError.Code` (`unavailable`, `timeout`, `server_error`, `protocol_error`, `full`).
 /// - `s3_sidecar_state_store_fallbacks_total`: rate-limit decisions taken by the local limiter because the
 ///   shared store could not decide (`--state-store-failure open`).
-enum StateStoreMetrics {
+///
+/// Made with a factory (by default the one `MetricsSystem.bootstrap` set, so a store must be made after
+/// that, as `ProxyMetrics`' counters are first used after it), so a test can pass its own.
+final class StateStoreMetrics: Sendable {
     static let durationLabel = "s3_sidecar_state_store_duration_seconds"
     static let errorsLabel = "s3_sidecar_state_store_errors_total"
     static let fallbacksLabel = "s3_sidecar_state_store_fallbacks_total"
@@ -26,23 +28,37 @@ enum StateStoreMetrics {
         case scriptLoad = "script_load"
     }
 
-    private static let timers: [Operation: Timer] = Dictionary(
-        uniqueKeysWithValues: Operation.allCases.map { ($0, Timer(label: durationLabel, dimensions: [("operation", $0.rawValue)])) }
-    )
-    private static let fallbackCounter = Counter(label: fallbacksLabel)
-    private static let errorCounters = Mutex<[String: Counter]>([:])
+    private let factory: any MetricsFactory
+    /// Made on first use, so that `/metrics` lists only what happened.
+    private let timers = Mutex<[Operation: Timer]>([:])
+    private let errors = Mutex<[String: Counter]>([:])
+    private let fallbacks = Mutex<Counter?>(nil)
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
 
     /// Records an answered round trip.
-    static func answered(_ operation: Operation, nanoseconds: Int64) {
-        timers[operation]?.recordNanoseconds(nanoseconds)
+    func answered(_ operation: Operation, nanoseconds: Int64) {
+        let timer = timers.withLock { timers in
+            if let existing = timers[operation] { return existing }
+            let made = Timer(label: Self.durationLabel, dimensions: [("operation", operation.rawValue)], factory: factory)
+            timers[operation] = made
+            return made
+        }
+        timer.recordNanoseconds(nanoseconds)
     }
 
     /// Counts an operation the store could not decide.
-    static func failed(_ operation: Operation, _ code: StateStoreError.Code) {
+    func failed(_ operation: Operation, _ code: StateStoreError.Code) {
         let key = operation.rawValue + "\u{0}" + code.description
-        let counter = errorCounters.withLock { cache in
+        let counter = errors.withLock { cache in
             if let existing = cache[key] { return existing }
-            let made = Counter(label: errorsLabel, dimensions: [("operation", operation.rawValue), ("reason", code.description)])
+            let made = Counter(
+                label: Self.errorsLabel,
+                dimensions: [("operation", operation.rawValue), ("reason", code.description)],
+                factory: factory
+            )
             cache[key] = made
             return made
         }
@@ -50,7 +66,13 @@ enum StateStoreMetrics {
     }
 
     /// Counts a rate-limit decision taken locally because the shared store could not decide.
-    static func fellBack() {
-        fallbackCounter.increment()
+    func fellBack() {
+        let counter = fallbacks.withLock { counter in
+            if let counter { return counter }
+            let made = Counter(label: Self.fallbacksLabel, factory: factory)
+            counter = made
+            return made
+        }
+        counter.increment()
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import MetricsTestKit
 import NIOCore
 import NIOEmbedded
 import Synchronization
@@ -133,7 +134,8 @@ struct InMemoryStateStoreTests {
 
     @Test("a table full of unexpired used links refuses the next link (fails closed) instead of forgetting one")
     func singleUseFailsClosedWhenFull() throws {
-        let store = InMemoryStateStore(limits: .init(maxUsedLinks: 3))
+        let metrics = TestMetrics()
+        let store = InMemoryStateStore(limits: .init(maxUsedLinks: 3), metricsFactory: metrics)
         for n in 0..<3 {
             #expect(try store.consumeSingleUse(nonce: "n\(n)", expiresAtMillis: 10_000, nowMillis: 0) == .firstUse)
         }
@@ -141,6 +143,11 @@ struct InMemoryStateStoreTests {
             try store.consumeSingleUse(nonce: "n3", expiresAtMillis: 10_000, nowMillis: 1)
         }
         #expect(try store.consumeSingleUse(nonce: "n0", expiresAtMillis: 10_000, nowMillis: 2) == .alreadyUsed)
+        let errors = try metrics.expectCounter(
+            StateStoreMetrics.errorsLabel,
+            [("operation", "single_use"), ("reason", "full")]
+        )
+        #expect(errors.totalValue == 1)
         // Once the first ones are past their retention, room is made.
         let later = 10_001 + singleUseRetentionMarginMillis
         #expect(try store.consumeSingleUse(nonce: "n3", expiresAtMillis: later + 10_000, nowMillis: later) == .firstUse)
@@ -200,7 +207,8 @@ struct FailoverRateLimiterTests {
         let loop = EmbeddedEventLoop()
         let store = FlakyStore()
         let log = LevelLog()
-        let limiter = FailoverRateLimiter(store: store, policy: .open, logger: log.logger)
+        let metrics = TestMetrics()
+        let limiter = FailoverRateLimiter(store: store, policy: .open, logger: log.logger, metricsFactory: metrics)
         for n in 0..<3 {
             let decision = try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait()
             #expect(decision.allowed && decision.remaining == 2 - n, "the local bucket decides")
@@ -208,18 +216,21 @@ struct FailoverRateLimiterTests {
         #expect(try !limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait().allowed)
         #expect(log.levels == [.warning])
         #expect(log.lines.first?.message.contains("each replica limits on its own") == true)
+        #expect(try metrics.expectCounter(StateStoreMetrics.fallbacksLabel).totalValue == 4)
         store.down.withLock { $0 = false }
         let shared = try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait()
         #expect(shared.allowed && shared.remaining == 2, "the shared store decides again, from its own bucket")
         _ = try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait()
         #expect(log.levels == [.warning, .notice])
+        #expect(try metrics.expectCounter(StateStoreMetrics.fallbacksLabel).totalValue == 4, "shared decisions are no fallbacks")
     }
 
     @Test("closed: while the store cannot decide, the limit fails with the store's error")
     func failClosed() throws {
         let loop = EmbeddedEventLoop()
         let log = LevelLog()
-        let limiter = FailoverRateLimiter(store: FlakyStore(), policy: .closed, logger: log.logger)
+        let metrics = TestMetrics()
+        let limiter = FailoverRateLimiter(store: FlakyStore(), policy: .closed, logger: log.logger, metricsFactory: metrics)
         for _ in 0..<2 {
             #expect(throws: StateStoreError(.unavailable, "refused")) {
                 try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait()
@@ -227,6 +238,7 @@ struct FailoverRateLimiterTests {
         }
         #expect(log.levels == [.warning])
         #expect(log.lines.first?.message.contains("presign requests are refused") == true)
+        #expect(throws: (any Error).self, "closed never falls back") { try metrics.expectCounter(StateStoreMetrics.fallbacksLabel) }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MetricsTestKit
 import NIOCore
 import NIOPosix
 import Testing
@@ -35,8 +36,29 @@ struct RedisStateStoreTests {
             return client
         }
 
+        /// Counts what the stores made by `store` measure.
+        let metrics = TestMetrics()
+
         func store(_ client: NIORedisClient, prefix: String = "s3-sidecar:") -> RedisStateStore {
-            RedisStateStore(client: client, configuration: .init(keyPrefix: prefix), logger: Logger(label: "test.redis"))
+            RedisStateStore(
+                client: client,
+                configuration: .init(keyPrefix: prefix),
+                logger: Logger(label: "test.redis"),
+                metricsFactory: metrics
+            )
+        }
+
+        /// How many `operation`s failed for `reason`.
+        func errors(_ operation: String, _ reason: String) -> Int64 {
+            (try? metrics.expectCounter(
+                StateStoreMetrics.errorsLabel,
+                [("operation", operation), ("reason", reason)]
+            ).totalValue) ?? 0
+        }
+
+        /// How many `operation`s were answered (and timed).
+        func answered(_ operation: String) -> Int {
+            (try? metrics.expectTimer(StateStoreMetrics.durationLabel, [("operation", operation)]).values.count) ?? 0
         }
 
         func tearDown() async {
@@ -294,6 +316,9 @@ struct RedisStateStoreTests {
                 }
             }
             #expect(try await redis.checkHealth(on: f.loops[0]).get().isReachable == false)
+            #expect(f.answered("rate_limit") == 2)
+            #expect(f.errors("rate_limit", "unavailable") == 2)
+            #expect(f.errors("ping", "unavailable") == 1)
             try server.start()
             for loop in f.loops {
                 let decision = try await eventually {
@@ -321,6 +346,7 @@ struct RedisStateStoreTests {
             } throws: { error in
                 Self.code(of: error) == .timeout && "\(error)".contains("no reply to EVALSHA within 300 ms")
             }
+            #expect(f.errors("rate_limit", "timeout") == 1)
             // The connection that timed out was closed; while the frozen server is tried again, commands do
             // not wait for it.
             await #expect {
@@ -364,6 +390,54 @@ struct RedisStateStoreTests {
         }
     }
 
+    // MARK: - TLS
+
+    @Test(
+        "rediss://: the server's certificate is checked against the CA file, and its name; an unknown CA or a wrong name is refused",
+        .enabled(if: TestCertificates.available || RedisServer.required, "python3 with cryptography is not installed")
+    )
+    func tls() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let files = try TestCertificates.make(in: directory, names: ["localhost"])
+        let (fd, tlsPort) = try RawSocket.listen()
+        close(fd)
+        try await withRedis(arguments: [
+            "--tls-port", String(tlsPort), "--tls-cert-file", files.certificate, "--tls-key-file", files.key,
+            "--tls-ca-cert-file", files.ca, "--tls-auth-clients", "no",
+        ]) { server, f in
+            let trusted = f.store(try f.client(url: "rediss://localhost:\(tlsPort)") { $0.tlsCAFile = files.ca })
+            #expect(try await trusted.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get().remaining == 1)
+            // The plain port shares the data: the TLS client really talked to this server.
+            let plain = try f.client(server)
+            #expect(try await plain.send(RESPCommand("EXISTS", ["s3-sidecar:rl:k"]), on: f.loops[0]).get() == .integer(1))
+
+            let unknownCA = f.store(try f.client(url: "rediss://localhost:\(tlsPort)"))
+            await #expect {
+                try await unknownCA.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+            } throws: { error in
+                Self.code(of: error) == .unavailable && "\(error)".contains("connecting to localhost:\(tlsPort)")
+                    && "\(error)".contains("CERTIFICATE_VERIFY_FAILED")
+            }
+            // The certificate names localhost, not the address.
+            let wrongName = f.store(try f.client(url: "rediss://127.0.0.1:\(tlsPort)") { $0.tlsCAFile = files.ca })
+            await #expect {
+                try await wrongName.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+            } throws: { error in
+                Self.code(of: error) == .unavailable && "\(error)".contains("connecting to 127.0.0.1:\(tlsPort)")
+                    && "\(error)".contains("failedToValidateHostname")
+            }
+            // Plain RESP on the TLS port gets no PONG: refused, not hung.
+            let plainOnTLS = f.store(
+                try f.client(url: "redis://127.0.0.1:\(tlsPort)") { $0.connectTimeout = .milliseconds(500) }
+            )
+            await #expect(throws: StateStoreError.self) {
+                try await plainOnTLS.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+            }
+        }
+    }
+
     @Test("a shut-down store refuses with shut_down")
     func shutDown() async throws {
         try await withRedis { server, f in
@@ -378,5 +452,56 @@ struct RedisStateStoreTests {
                 }
             }
         }
+    }
+}
+
+/// A private CA and a server certificate it signs, made by the end-to-end tests' `tls_support.py` (the
+/// `cryptography` package, which `.ci/run` installs).
+enum TestCertificates {
+    static let support = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("e2e")
+
+    static let available: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import cryptography"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    struct Files {
+        var ca: String
+        var certificate: String
+        var key: String
+    }
+
+    static func make(in directory: URL, names: [String]) throws -> Files {
+        let certificate = directory.appendingPathComponent("server.pem").path
+        let key = directory.appendingPathComponent("server.key").path
+        let script = """
+            import sys
+            sys.path.insert(0, sys.argv[1])
+            from tls_support import CA
+            ca = CA(sys.argv[2])
+            ca.issue(sys.argv[3], sys.argv[4], names=tuple(sys.argv[5:]), ips=())
+            print(ca.pem_path)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, support.path, directory.path, certificate, key] + names
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw RedisServer.Failure(description: "tls_support.py could not make certificates")
+        }
+        let ca = String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return Files(ca: ca, certificate: certificate, key: key)
     }
 }
