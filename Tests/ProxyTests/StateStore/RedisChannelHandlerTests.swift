@@ -7,9 +7,12 @@ import Testing
 @Suite("Redis connection handler")
 struct RedisChannelHandlerTests {
     /// A connected channel with the client's pipeline: bytes in, commands out as bytes.
-    static func channel(timeout: TimeAmount = .seconds(1)) throws -> (EmbeddedChannel, RedisChannelHandler) {
+    static func channel(
+        timeout: TimeAmount = .seconds(1),
+        maxInFlight: Int = 4096
+    ) throws -> (EmbeddedChannel, RedisChannelHandler) {
         let channel = EmbeddedChannel()
-        let handler = RedisChannelHandler(commandTimeout: timeout)
+        let handler = RedisChannelHandler(commandTimeout: timeout, maxInFlight: maxInFlight)
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(RESPDecoder()),
             MessageToByteHandler(RESPCommandEncoder()),
@@ -109,6 +112,22 @@ struct RedisChannelHandlerTests {
         #expect(error.code == .protocolError)
         #expect(error.message.contains("not a RESP2 type"))
         #expect(!channel.isActive)
+    }
+
+    @Test("beyond the commands in flight, a command fails at once instead of queueing; a reply makes room")
+    func inFlightBounded() throws {
+        let (channel, handler) = try Self.channel(maxInFlight: 2)
+        let first = Self.send(RESPCommand("PING"), handler, channel)
+        _ = Self.send(RESPCommand("PING"), handler, channel)
+        let third = Self.send(RESPCommand("PING"), handler, channel)
+        let error = try #require(Self.result(third)?.failureValue as? RedisClientError)
+        #expect(error == RedisClientError(.unavailable, "2 commands already wait for replies"))
+        try channel.writeInbound(ByteBuffer(string: "+PONG\r\n"))
+        #expect(try Self.result(first)?.get() == .simpleString("PONG"))
+        let fourth = Self.send(RESPCommand("PING"), handler, channel)
+        #expect(Self.result(fourth) == nil, "sent, waiting for its reply")
+        #expect(handler.pendingCount == 2)
+        #expect(channel.isActive)
     }
 
     @Test("a reply that answers no command closes the connection as out of step")

@@ -330,6 +330,41 @@ struct RedisStateStoreTests {
         }
     }
 
+    @Test("fail open over a real outage: local decisions while Redis is down, shared ones once it is back")
+    func failoverOverRealOutage() async throws {
+        try await withRedis { server, f in
+            let log = LevelLog()
+            let limiter = FailoverRateLimiter(
+                store: f.store(try f.client(server)),
+                policy: .open,
+                logger: log.logger,
+                metricsFactory: f.metrics
+            )
+            func take() async throws -> RateLimitDecision {
+                try await limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+            }
+            #expect(try await take().remaining == 2)
+            #expect(try await take().remaining == 1)
+            server.stop()
+            // The local bucket starts full: per replica, and loose, until Redis answers again.
+            #expect(try await take().remaining == 2)
+            #expect(try await take().remaining == 1)
+            #expect(try f.metrics.expectCounter(StateStoreMetrics.fallbacksLabel).totalValue == 2)
+            try server.start()
+            let shared = try await eventually {
+                let decision = try await limiter.takeToken(
+                    bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]
+                ).get()
+                guard f.errors("rate_limit", "unavailable") == 0 || log.levels.last == .notice else {
+                    throw RedisServer.Failure(description: "still falling back")
+                }
+                return decision
+            }
+            #expect(shared.remaining == 2, "the restarted Redis holds a new bucket")
+            #expect(log.levels == [.warning, .notice], "one warning when the outage began, one notice when it ended")
+        }
+    }
+
     @Test("a frozen server (SIGSTOP): commands time out with a clear error, then fail fast; it recovers on SIGCONT")
     func timeoutWhenFrozen() async throws {
         try await withRedis { server, f in

@@ -22,14 +22,17 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private let commandTimeout: TimeAmount
+    private let maxInFlight: Int
     private var pending = CircularBuffer<Pending>()
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     /// Once set, the connection is finished: new commands fail with it at once.
     private var failure: RedisClientError?
 
-    init(commandTimeout: TimeAmount) {
+    /// - Parameter maxInFlight: Commands sent and not yet answered; beyond, `send` fails at once.
+    init(commandTimeout: TimeAmount, maxInFlight: Int = 4096) {
         self.commandTimeout = commandTimeout
+        self.maxInFlight = maxInFlight
     }
 
     /// Commands sent and not yet answered.
@@ -51,6 +54,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
     func send(_ command: RESPCommand, promise: EventLoopPromise<RESPValue>) {
         guard let context, failure == nil else {
             return promise.fail(failure ?? RedisClientError(.unavailable, "connection closed"))
+        }
+        guard pending.count < maxInFlight else {
+            return promise.fail(RedisClientError(.unavailable, "\(pending.count) commands already wait for replies"))
         }
         let deadline = context.eventLoop.now + commandTimeout
         pending.append(Pending(promise: promise, deadline: deadline, name: command.name))

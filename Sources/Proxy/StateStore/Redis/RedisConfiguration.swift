@@ -33,6 +33,9 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible, 
     public var maxReconnectBackoff: TimeAmount = .seconds(2)
     /// Commands that may wait, per event loop, for a connection being made.
     public var maxWaitingCommands: Int = 1024
+    /// Commands sent and not yet answered, per connection: beyond, commands fail at once (`unavailable`)
+    /// instead of queueing behind a slow server without end.
+    public var maxCommandsInFlight: Int = 4096
     /// What one reply may hold.
     var replyLimits = RESPDecoder.Limits()
 
@@ -138,6 +141,9 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible, 
         }
         guard connectTimeout > .zero, commandTimeout > .zero else {
             throw RedisConfigurationError("Redis timeouts must be positive")
+        }
+        guard maxWaitingCommands > 0, maxCommandsInFlight > 0 else {
+            throw RedisConfigurationError("Redis command limits must be positive")
         }
     }
 

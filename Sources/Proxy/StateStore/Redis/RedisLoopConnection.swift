@@ -139,6 +139,7 @@ final class RedisLoopConnection {
         let tlsContext = tlsContext
         let host = configuration.host
         let commandTimeout = configuration.commandTimeout
+        let maxInFlight = configuration.maxCommandsInFlight
         let limits = configuration.replyLimits
         bootstrap
             .connectTimeout(timeout)
@@ -154,7 +155,7 @@ final class RedisLoopConnection {
                     }
                     try sync.addHandler(ByteToMessageHandler(RESPDecoder(limits: limits)))
                     try sync.addHandler(MessageToByteHandler(RESPCommandEncoder()))
-                    try sync.addHandler(RedisChannelHandler(commandTimeout: commandTimeout))
+                    try sync.addHandler(RedisChannelHandler(commandTimeout: commandTimeout, maxInFlight: maxInFlight))
                 }
             }
             .connect(host: configuration.host, port: configuration.port)
