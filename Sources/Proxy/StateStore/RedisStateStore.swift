@@ -4,6 +4,15 @@ import NIOCore
 
 /// The state of all replicas, in one Redis: every decision is one atomic round trip.
 ///
+/// ```swift
+/// var redis = try RedisConfiguration(url: "redis://sidecar@cache.internal:6379/0")
+/// redis.password = passwordFromFile
+/// let store = RedisStateStore(client: try NIORedisClient(configuration: redis, logger: logger), logger: logger)
+/// // In a channel handler: the answer comes back on the handler's own loop.
+/// store.takeToken(bucket: key.fingerprint, capacity: 60, refillPerMinute: 60, nowMillis: now, on: context.eventLoop)
+///     .assumeIsolated().whenComplete { result in … }
+/// ```
+///
 /// - Token buckets: a Lua script (`tokenBucketScript`), loaded once with `SCRIPT LOAD` (`loadScripts`)
 ///   and called by its SHA-1 (`EVALSHA`), or by its source (`EVAL`) when Redis has lost it (a restart, a
 ///   `SCRIPT FLUSH`). Redis runs a script alone, so concurrent replicas never both take the last token.
@@ -142,8 +151,14 @@ public final class RedisStateStore: StateStore {
     ) -> EventLoopFuture<SingleUseOutcome> {
         let ttl = max(0, expiresAtMillis - nowMillis) + singleUseRetentionMarginMillis
         return measured(.singleUse, on: eventLoop) {
-            client.set(configuration.keyPrefix + "su:" + nonce, "1", expiresInMillis: ttl, onlyIfAbsent: true, on: eventLoop)
-                .map { set in set ? .firstUse : .alreadyUsed }
+            client.set(
+                configuration.keyPrefix + "su:" + nonce,
+                "1",
+                expiresInMillis: ttl,
+                onlyIfAbsent: true,
+                on: eventLoop
+            )
+            .map { set in set ? .firstUse : .alreadyUsed }
         }
     }
 

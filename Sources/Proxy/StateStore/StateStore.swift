@@ -109,6 +109,7 @@ public struct StateStoreHealth: Sendable, Equatable, CustomStringConvertible {
 
     /// One line for a log or `/readyz`: `state store redis://h:6379/0: reachable`.
     public var description: String {
-        "state store \(backend): " + (isReachable ? "reachable" : "unreachable") + (detail.isEmpty ? "" : " (\(detail))")
+        "state store \(backend): " + (isReachable ? "reachable" : "unreachable")
+            + (detail.isEmpty ? "" : " (\(detail))")
     }
 }

@@ -3,7 +3,10 @@
 public struct StateStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unavailable, timeout, serverError = "server_error", protocolError = "protocol_error", full
+            case unavailable, timeout
+            case serverError = "server_error"
+            case protocolError = "protocol_error"
+            case full
             case shutDown = "shut_down"
         }
 

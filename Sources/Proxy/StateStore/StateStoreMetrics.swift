@@ -13,10 +13,18 @@ import Synchronization
 ///
 /// Made with a factory (by default the one `MetricsSystem.bootstrap` set, so a store must be made after
 /// that, as `ProxyMetrics`' counters are first used after it), so a test can pass its own.
-final class StateStoreMetrics: Sendable {
-    static let durationLabel = "s3_sidecar_state_store_duration_seconds"
-    static let errorsLabel = "s3_sidecar_state_store_errors_total"
-    static let fallbacksLabel = "s3_sidecar_state_store_fallbacks_total"
+package final class StateStoreMetrics: Sendable {
+    package static let durationLabel = "s3_sidecar_state_store_duration_seconds"
+    package static let errorsLabel = "s3_sidecar_state_store_errors_total"
+    package static let fallbacksLabel = "s3_sidecar_state_store_fallbacks_total"
+
+    /// Histogram buckets for `durationLabel`: a Redis round trip on a LAN takes a fraction of a millisecond,
+    /// below the first of Prometheus' default duration buckets (5 ms), so the exporter should use these.
+    package static let durationBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+    ]
 
     /// What the store was asked: the `operation` label.
     enum Operation: String, CaseIterable, Sendable {
@@ -42,7 +50,11 @@ final class StateStoreMetrics: Sendable {
     func answered(_ operation: Operation, nanoseconds: Int64) {
         let timer = timers.withLock { timers in
             if let existing = timers[operation] { return existing }
-            let made = Timer(label: Self.durationLabel, dimensions: [("operation", operation.rawValue)], factory: factory)
+            let made = Timer(
+                label: Self.durationLabel,
+                dimensions: [("operation", operation.rawValue)],
+                factory: factory
+            )
             timers[operation] = made
             return made
         }

@@ -45,7 +45,10 @@ struct InMemoryStateStoreTests {
             #expect(decision.allowed && decision.remaining == 59 - n && decision.limit == 60)
         }
         let refused = store.takeToken(bucket: "k", capacity: 60, refillPerMinute: 60, nowMillis: now)
-        #expect(refused == RateLimitDecision(allowed: false, limit: 60, remaining: 0, resetSeconds: 60, retryAfterSeconds: 1))
+        #expect(
+            refused
+                == RateLimitDecision(allowed: false, limit: 60, remaining: 0, resetSeconds: 60, retryAfterSeconds: 1)
+        )
         // One token a second.
         #expect(store.takeToken(bucket: "k", capacity: 60, refillPerMinute: 60, nowMillis: now + 999).allowed == false)
         #expect(store.takeToken(bucket: "k", capacity: 60, refillPerMinute: 60, nowMillis: now + 1000).allowed)
@@ -54,9 +57,14 @@ struct InMemoryStateStoreTests {
     @Test("capacity and refill are separate: a burst of 10 refilled at 2 a minute")
     func capacityAndRefillApart() {
         let store = InMemoryStateStore()
-        for _ in 0..<10 { #expect(store.takeToken(bucket: "k", capacity: 10, refillPerMinute: 2, nowMillis: 0).allowed) }
+        for _ in 0..<10 {
+            #expect(store.takeToken(bucket: "k", capacity: 10, refillPerMinute: 2, nowMillis: 0).allowed)
+        }
         let refused = store.takeToken(bucket: "k", capacity: 10, refillPerMinute: 2, nowMillis: 0)
-        #expect(refused == RateLimitDecision(allowed: false, limit: 10, remaining: 0, resetSeconds: 300, retryAfterSeconds: 30))
+        #expect(
+            refused
+                == RateLimitDecision(allowed: false, limit: 10, remaining: 0, resetSeconds: 300, retryAfterSeconds: 30)
+        )
         #expect(!store.takeToken(bucket: "k", capacity: 10, refillPerMinute: 2, nowMillis: 29_999).allowed)
         #expect(store.takeToken(bucket: "k", capacity: 10, refillPerMinute: 2, nowMillis: 30_000).allowed)
     }
@@ -110,7 +118,9 @@ struct InMemoryStateStoreTests {
         store.rememberMintedUpload("new", contentType: "t/new", expiresAtMillis: 10_000, nowMillis: 200)
         #expect(store.mintedUploadCount == 16, "five expired ones went, nothing live had to")
         #expect(store.mintedUploadContentType("s5", nowMillis: 200) == "t/5")
-        for n in 0..<4 { store.rememberMintedUpload("more\(n)", contentType: "x", expiresAtMillis: 10_000, nowMillis: 200) }
+        for n in 0..<4 {
+            store.rememberMintedUpload("more\(n)", contentType: "x", expiresAtMillis: 10_000, nowMillis: 200)
+        }
         store.rememberMintedUpload("last", contentType: "x", expiresAtMillis: 10_000, nowMillis: 200)
         #expect(store.mintedUploadCount == 19, "full of live ones: the oldest two (a tenth) went")
         #expect(store.mintedUploadContentType("s5", nowMillis: 200) == nil)
@@ -129,7 +139,9 @@ struct InMemoryStateStoreTests {
         #expect(try store.consumeSingleUse(nonce: "n2", expiresAtMillis: 60_000, nowMillis: 1_001) == .firstUse)
         // A replica whose clock runs behind still takes the URL after its expiry by ours: still used.
         let lastRemembered = 60_000 + singleUseRetentionMarginMillis
-        #expect(try store.consumeSingleUse(nonce: "n1", expiresAtMillis: 60_000, nowMillis: lastRemembered) == .alreadyUsed)
+        #expect(
+            try store.consumeSingleUse(nonce: "n1", expiresAtMillis: 60_000, nowMillis: lastRemembered) == .alreadyUsed
+        )
     }
 
     @Test("a table full of unexpired used links refuses the next link (fails closed) instead of forgetting one")
@@ -181,19 +193,46 @@ struct FailoverRateLimiterTests {
         let inner = InMemoryStateStore()
         var backendDescription: String { "redis://flaky:6379/0" }
 
-        func takeToken(bucket: String, capacity: Int, refillPerMinute: Int, nowMillis: Int64, on eventLoop: any EventLoop)
+        func takeToken(
+            bucket: String,
+            capacity: Int,
+            refillPerMinute: Int,
+            nowMillis: Int64,
+            on eventLoop: any EventLoop
+        )
             -> EventLoopFuture<RateLimitDecision>
         {
             if down.withLock({ $0 }) { return eventLoop.makeFailedFuture(StateStoreError(.unavailable, "refused")) }
-            return inner.takeToken(bucket: bucket, capacity: capacity, refillPerMinute: refillPerMinute, nowMillis: nowMillis, on: eventLoop)
+            return inner.takeToken(
+                bucket: bucket,
+                capacity: capacity,
+                refillPerMinute: refillPerMinute,
+                nowMillis: nowMillis,
+                on: eventLoop
+            )
         }
-        func rememberMintedUpload(_ upload: String, contentType: String, expiresAtMillis: Int64, nowMillis: Int64, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        func rememberMintedUpload(
+            _ upload: String,
+            contentType: String,
+            expiresAtMillis: Int64,
+            nowMillis: Int64,
+            on eventLoop: any EventLoop
+        ) -> EventLoopFuture<Void> {
             eventLoop.makeSucceededVoidFuture()
         }
-        func mintedUploadContentType(_ upload: String, nowMillis: Int64, on eventLoop: any EventLoop) -> EventLoopFuture<String?> {
+        func mintedUploadContentType(
+            _ upload: String,
+            nowMillis: Int64,
+            on eventLoop: any EventLoop
+        ) -> EventLoopFuture<String?> {
             eventLoop.makeSucceededFuture(nil)
         }
-        func consumeSingleUse(nonce: String, expiresAtMillis: Int64, nowMillis: Int64, on eventLoop: any EventLoop) -> EventLoopFuture<SingleUseOutcome> {
+        func consumeSingleUse(
+            nonce: String,
+            expiresAtMillis: Int64,
+            nowMillis: Int64,
+            on eventLoop: any EventLoop
+        ) -> EventLoopFuture<SingleUseOutcome> {
             eventLoop.makeSucceededFuture(.firstUse)
         }
         func checkHealth(on eventLoop: any EventLoop) -> EventLoopFuture<StateStoreHealth> {
@@ -210,10 +249,13 @@ struct FailoverRateLimiterTests {
         let metrics = TestMetrics()
         let limiter = FailoverRateLimiter(store: store, policy: .open, logger: log.logger, metricsFactory: metrics)
         for n in 0..<3 {
-            let decision = try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait()
+            let decision = try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop)
+                .wait()
             #expect(decision.allowed && decision.remaining == 2 - n, "the local bucket decides")
         }
-        #expect(try !limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait().allowed)
+        #expect(
+            try !limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait().allowed
+        )
         #expect(log.levels == [.warning])
         #expect(log.lines.first?.message.contains("each replica limits on its own") == true)
         #expect(try metrics.expectCounter(StateStoreMetrics.fallbacksLabel).totalValue == 4)
@@ -222,7 +264,10 @@ struct FailoverRateLimiterTests {
         #expect(shared.allowed && shared.remaining == 2, "the shared store decides again, from its own bucket")
         _ = try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait()
         #expect(log.levels == [.warning, .notice])
-        #expect(try metrics.expectCounter(StateStoreMetrics.fallbacksLabel).totalValue == 4, "shared decisions are no fallbacks")
+        #expect(
+            try metrics.expectCounter(StateStoreMetrics.fallbacksLabel).totalValue == 4,
+            "shared decisions are no fallbacks"
+        )
     }
 
     @Test("closed: while the store cannot decide, the limit fails with the store's error")
@@ -230,7 +275,12 @@ struct FailoverRateLimiterTests {
         let loop = EmbeddedEventLoop()
         let log = LevelLog()
         let metrics = TestMetrics()
-        let limiter = FailoverRateLimiter(store: FlakyStore(), policy: .closed, logger: log.logger, metricsFactory: metrics)
+        let limiter = FailoverRateLimiter(
+            store: FlakyStore(),
+            policy: .closed,
+            logger: log.logger,
+            metricsFactory: metrics
+        )
         for _ in 0..<2 {
             #expect(throws: StateStoreError(.unavailable, "refused")) {
                 try limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 3, nowMillis: 0, on: loop).wait()
@@ -238,7 +288,9 @@ struct FailoverRateLimiterTests {
         }
         #expect(log.levels == [.warning])
         #expect(log.lines.first?.message.contains("presign requests are refused") == true)
-        #expect(throws: (any Error).self, "closed never falls back") { try metrics.expectCounter(StateStoreMetrics.fallbacksLabel) }
+        #expect(throws: (any Error).self, "closed never falls back") {
+            try metrics.expectCounter(StateStoreMetrics.fallbacksLabel)
+        }
     }
 }
 

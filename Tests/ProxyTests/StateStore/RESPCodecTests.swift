@@ -161,7 +161,8 @@ struct RESPCodecTests {
         try channel.writeOutbound(RESPCommand("SET", ["k", "a\r\nb", "NX", "PX", "1500"]))
         let written = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(
-            String(buffer: written) == "*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$2\r\nNX\r\n$2\r\nPX\r\n$4\r\n1500\r\n"
+            String(buffer: written)
+                == "*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n$2\r\nNX\r\n$2\r\nPX\r\n$4\r\n1500\r\n"
         )
         try channel.writeOutbound(RESPCommand("PING"))
         #expect(String(buffer: try #require(try channel.readOutbound(as: ByteBuffer.self))) == "*1\r\n$4\r\nPING\r\n")

@@ -22,7 +22,11 @@ struct RedisChannelHandlerTests {
         return (channel, handler)
     }
 
-    static func send(_ command: RESPCommand, _ handler: RedisChannelHandler, _ channel: EmbeddedChannel)
+    static func send(
+        _ command: RESPCommand,
+        _ handler: RedisChannelHandler,
+        _ channel: EmbeddedChannel
+    )
         -> EventLoopFuture<RESPValue>
     {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)

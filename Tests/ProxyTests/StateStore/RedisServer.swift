@@ -15,7 +15,10 @@ final class RedisServer {
 
     static let executable: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let candidates = path.split(separator: ":").map { "\($0)/redis-server" } + ["/usr/bin/redis-server", "/usr/sbin/redis-server"]
+        let candidates =
+            path.split(separator: ":").map { "\($0)/redis-server" } + [
+                "/usr/bin/redis-server", "/usr/sbin/redis-server",
+            ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
@@ -28,16 +31,16 @@ final class RedisServer {
     let port: Int
     let arguments: [String]
     private let directory: URL
-    /// The running server's process id; spawned and reaped here (Foundation's `Process` noticed the exit
-    /// of a stopped server only seconds later).
-    private var pid: pid_t?
+    private var process: Process?
 
     /// Starts a server on a free loopback port.
     ///
     /// - Parameter arguments: More of `redis-server`'s options (`--requirepass`, `--tls-port`, …).
     init(arguments: [String] = []) throws {
         guard Self.executable != nil else {
-            throw Failure(description: "redis-server is not installed (.ci/run installs it from Debian's redis-server package)")
+            throw Failure(
+                description: "redis-server is not installed (.ci/run installs it from Debian's redis-server package)"
+            )
         }
         let (fd, port) = try RawSocket.listen()
         close(fd)
@@ -56,32 +59,26 @@ final class RedisServer {
     var url: String { "redis://127.0.0.1:\(port)" }
 
     /// Starts the server (again, on the same port: a restart loses every key and script).
+    ///
+    /// Foundation's `Process` closes every descriptor of the test runner in the child (a server holding a
+    /// copy of another test's socket would keep that socket from closing) and gives it no output pipe (one
+    /// held open by a server outliving a crashed test process would keep `swift test` waiting).
     func start() throws {
-        let arguments = [
-            Self.executable!, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
-        ] + self.arguments
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        // The test runner's threads block signals, and a spawned process inherits the mask: without a clean
-        // one, the server would ignore SIGTERM.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var spawned = pid_t()
-        let rc = posix_spawn(&spawned, Self.executable!, nil, &attributes, &argv, environ)
-        guard rc == 0 else { throw Failure(description: "redis-server could not be started: errno \(rc)") }
-        pid = spawned
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable!)
+        process.arguments =
+            [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
+            ] + arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
         // Ready when it answers on its port.
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, isRunning {
+        while Date() < deadline, process.isRunning {
             if let fd = try? RawSocket.connect(port: port, timeoutSeconds: 2) {
                 defer { close(fd) }
                 try? RawSocket.sendAll(fd, Array("*1\r\n$4\r\nPING\r\n".utf8))
@@ -94,39 +91,21 @@ final class RedisServer {
         throw Failure(description: "redis-server did not start on port \(port): \(log.suffix(600))")
     }
 
-    private var isRunning: Bool {
-        guard let pid else { return false }
-        var status: Int32 = 0
-        let reaped = waitpid(pid, &status, WNOHANG)
-        // -1 with ECHILD: another waiter in the process (Foundation's) reaped it first.
-        if reaped == pid || (reaped == -1 && errno == ECHILD) {
-            self.pid = nil
-            return false
-        }
-        return true
-    }
-
-    /// Stops the server (SIGTERM; SIGKILL for one that does not exit) and waits for it.
+    /// Stops the server and waits for it. SIGKILL: it keeps nothing worth saving, and the test runner's
+    /// threads block SIGTERM, a mask a spawned process inherits.
     func stop() {
-        guard let pid else { return }
-        kill(pid, SIGCONT)
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(5)
-        while isRunning, Date() < deadline { usleep(5_000) }
-        if isRunning {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-        self.pid = nil
+        guard let process else { return }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        self.process = nil
     }
 
     /// Freezes the server (SIGSTOP): its port still accepts connections, nothing answers.
     func pause() {
-        if let pid { kill(pid, SIGSTOP) }
+        if let process { kill(process.processIdentifier, SIGSTOP) }
     }
 
     func resume() {
-        if let pid { kill(pid, SIGCONT) }
+        if let process { kill(process.processIdentifier, SIGCONT) }
     }
 }

@@ -100,10 +100,10 @@ struct RedisStateStoreTests {
 
     static func code(of error: any Error) -> StateStoreError.Code? { (error as? StateStoreError)?.code }
 
-        // MARK: - Token bucket
+    // MARK: - Token bucket
 
-        @Test("a token bucket is exact across replicas: of 400 concurrent takes on two clients, exactly 100 pass")
-        func bucketExactUnderConcurrency() async throws {
+    @Test("a token bucket is exact across replicas: of 400 concurrent takes on two clients, exactly 100 pass")
+    func bucketExactUnderConcurrency() async throws {
         try await withRedis { server, f in
             let replicas = [f.store(try f.client(server)), f.store(try f.client(server))]
             var futures: [EventLoopFuture<RateLimitDecision>] = []
@@ -151,17 +151,39 @@ struct RedisStateStoreTests {
             for (key, capacity, refill, gap) in steps {
                 now += gap
                 let theirs = try await redis.takeToken(
-                    bucket: key, capacity: capacity, refillPerMinute: refill, clockMillis: now, on: f.loops[0]
+                    bucket: key,
+                    capacity: capacity,
+                    refillPerMinute: refill,
+                    clockMillis: now,
+                    on: f.loops[0]
                 ).get()
                 let ours = memory.takeToken(bucket: key, capacity: capacity, refillPerMinute: refill, nowMillis: now)
                 #expect(theirs == ours, "\(key) \(capacity)/\(refill) at +\(gap) ms")
             }
             // On Redis's own clock: a fresh bucket has its capacity less one.
-            let fresh = try await redis.takeToken(bucket: "f", capacity: 5, refillPerMinute: 5, nowMillis: 0, on: f.loops[1]).get()
-            #expect(fresh == RateLimitDecision(allowed: true, limit: 5, remaining: 4, resetSeconds: 12, retryAfterSeconds: nil))
+            let fresh = try await redis.takeToken(
+                bucket: "f",
+                capacity: 5,
+                refillPerMinute: 5,
+                nowMillis: 0,
+                on: f.loops[1]
+            ).get()
+            #expect(
+                fresh
+                    == RateLimitDecision(
+                        allowed: true,
+                        limit: 5,
+                        remaining: 4,
+                        resetSeconds: 12,
+                        retryAfterSeconds: nil
+                    )
+            )
             // Redis forgets the bucket once it is full again (plus a second), and no earlier.
             let ttl = try await redis.client.send(RESPCommand("PTTL", ["s3-sidecar:rl:f"]), on: f.loops[0]).get()
-            guard case .integer(let millis) = ttl else { Issue.record("PTTL answered \(ttl)"); return }
+            guard case .integer(let millis) = ttl else {
+                Issue.record("PTTL answered \(ttl)")
+                return
+            }
             #expect((12_000...13_000).contains(millis))
         }
     }
@@ -173,14 +195,32 @@ struct RedisStateStoreTests {
             let redis = f.store(client)
             let sha = RedisStateStore.tokenBucketScript.sha1
             try await redis.loadScripts(on: f.loops[0]).get()
-            #expect(try await client.send(RESPCommand("SCRIPT", ["EXISTS", sha]), on: f.loops[0]).get() == .array([.integer(1)]))
-            #expect(try await redis.takeToken(bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get().remaining == 2)
-            #expect(try await client.send(RESPCommand("SCRIPT", ["FLUSH"]), on: f.loops[0]).get() == .simpleString("OK"))
-            #expect(try await client.send(RESPCommand("SCRIPT", ["EXISTS", sha]), on: f.loops[0]).get() == .array([.integer(0)]))
-            let after = try await redis.takeToken(bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+            #expect(
+                try await client.send(RESPCommand("SCRIPT", ["EXISTS", sha]), on: f.loops[0]).get()
+                    == .array([.integer(1)])
+            )
+            #expect(
+                try await redis.takeToken(bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0])
+                    .get().remaining == 2
+            )
+            #expect(
+                try await client.send(RESPCommand("SCRIPT", ["FLUSH"]), on: f.loops[0]).get() == .simpleString("OK")
+            )
+            #expect(
+                try await client.send(RESPCommand("SCRIPT", ["EXISTS", sha]), on: f.loops[0]).get()
+                    == .array([.integer(0)])
+            )
+            let after = try await redis.takeToken(
+                bucket: "k",
+                capacity: 3,
+                refillPerMinute: 1,
+                nowMillis: 0,
+                on: f.loops[0]
+            ).get()
             #expect(after.allowed && after.remaining == 1, "the bucket's state survived; only the script was lost")
             #expect(
-                try await client.send(RESPCommand("SCRIPT", ["EXISTS", sha]), on: f.loops[0]).get() == .array([.integer(1)]),
+                try await client.send(RESPCommand("SCRIPT", ["EXISTS", sha]), on: f.loops[0]).get()
+                    == .array([.integer(1)]),
                 "EVAL cached the script again, so the next call is an EVALSHA"
             )
         }
@@ -196,18 +236,34 @@ struct RedisStateStoreTests {
             var futures: [EventLoopFuture<SingleUseOutcome>] = []
             for n in 0..<200 {
                 futures.append(
-                    replicas[n % 2].consumeSingleUse(nonce: "nonce-1", expiresAtMillis: now + 60_000, nowMillis: now, on: f.loops[(n / 2) % 2])
+                    replicas[n % 2].consumeSingleUse(
+                        nonce: "nonce-1",
+                        expiresAtMillis: now + 60_000,
+                        nowMillis: now,
+                        on: f.loops[(n / 2) % 2]
+                    )
                 )
             }
             let outcomes = try await EventLoopFuture.whenAllSucceed(futures, on: f.loops[0]).get()
             #expect(outcomes.filter { $0 == .firstUse }.count == 1)
             #expect(outcomes.filter { $0 == .alreadyUsed }.count == 199)
-            let other = try await replicas[1].consumeSingleUse(nonce: "nonce-2", expiresAtMillis: now + 60_000, nowMillis: now, on: f.loops[0]).get()
+            let other = try await replicas[1].consumeSingleUse(
+                nonce: "nonce-2",
+                expiresAtMillis: now + 60_000,
+                nowMillis: now,
+                on: f.loops[0]
+            ).get()
             #expect(other == .firstUse, "another link is not affected")
             // Kept for the URL's remaining life plus the margin for replicas whose clocks run behind.
-            let ttl = try await replicas[0].client.send(RESPCommand("PTTL", ["s3-sidecar:su:nonce-1"]), on: f.loops[0]).get()
-            guard case .integer(let millis) = ttl else { Issue.record("PTTL answered \(ttl)"); return }
-            #expect(millis > singleUseRetentionMarginMillis + 50_000 && millis <= singleUseRetentionMarginMillis + 60_000)
+            let ttl = try await replicas[0].client.send(RESPCommand("PTTL", ["s3-sidecar:su:nonce-1"]), on: f.loops[0])
+                .get()
+            guard case .integer(let millis) = ttl else {
+                Issue.record("PTTL answered \(ttl)")
+                return
+            }
+            #expect(
+                millis > singleUseRetentionMarginMillis + 50_000 && millis <= singleUseRetentionMarginMillis + 60_000
+            )
         }
     }
 
@@ -217,10 +273,24 @@ struct RedisStateStoreTests {
             let a = f.store(try f.client(server))
             let b = f.store(try f.client(server))
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            try await a.rememberMintedUpload("sig-a", contentType: "image/png", expiresAtMillis: now + 60_000, nowMillis: now, on: f.loops[0]).get()
-            try await a.rememberMintedUpload("sig-short", contentType: "text/plain", expiresAtMillis: now + 300, nowMillis: now, on: f.loops[0]).get()
+            try await a.rememberMintedUpload(
+                "sig-a",
+                contentType: "image/png",
+                expiresAtMillis: now + 60_000,
+                nowMillis: now,
+                on: f.loops[0]
+            ).get()
+            try await a.rememberMintedUpload(
+                "sig-short",
+                contentType: "text/plain",
+                expiresAtMillis: now + 300,
+                nowMillis: now,
+                on: f.loops[0]
+            ).get()
             #expect(try await b.mintedUploadContentType("sig-a", nowMillis: now, on: f.loops[1]).get() == "image/png")
-            #expect(try await b.mintedUploadContentType("sig-short", nowMillis: now, on: f.loops[1]).get() == "text/plain")
+            #expect(
+                try await b.mintedUploadContentType("sig-short", nowMillis: now, on: f.loops[1]).get() == "text/plain"
+            )
             #expect(try await b.mintedUploadContentType("unknown", nowMillis: now, on: f.loops[1]).get() == nil)
             try await Task.sleep(for: .milliseconds(700))
             #expect(try await b.mintedUploadContentType("sig-short", nowMillis: now, on: f.loops[1]).get() == nil)
@@ -228,7 +298,9 @@ struct RedisStateStoreTests {
             let raw = try await a.client.send(RESPCommand("GET", ["s3-sidecar:mu:sig-a"]), on: f.loops[0]).get()
             #expect(raw.string == "image/png")
             let otherDeployment = f.store(try f.client(server), prefix: "other:")
-            #expect(try await otherDeployment.mintedUploadContentType("sig-a", nowMillis: now, on: f.loops[0]).get() == nil)
+            #expect(
+                try await otherDeployment.mintedUploadContentType("sig-a", nowMillis: now, on: f.loops[0]).get() == nil
+            )
         }
     }
 
@@ -237,7 +309,13 @@ struct RedisStateStoreTests {
         try await withRedis { server, f in
             let db3 = f.store(try f.client(server, url: server.url + "/3"))
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            try await db3.rememberMintedUpload("sig", contentType: "a/b", expiresAtMillis: now + 60_000, nowMillis: now, on: f.loops[0]).get()
+            try await db3.rememberMintedUpload(
+                "sig",
+                contentType: "a/b",
+                expiresAtMillis: now + 60_000,
+                nowMillis: now,
+                on: f.loops[0]
+            ).get()
             let db0 = try f.client(server)
             #expect(try await db0.get("s3-sidecar:mu:sig", on: f.loops[0]).get() == nil)
             #expect(try await db0.send(RESPCommand("SELECT", ["3"]), on: f.loops[0]).get() == .simpleString("OK"))
@@ -253,13 +331,25 @@ struct RedisStateStoreTests {
             "--requirepass", "s3cr3t-pw", "--user", "sidecar", "on", ">user-pw", "~*", "&*", "+@all",
         ]) { server, f in
             let withPassword = f.store(try f.client(server, password: "s3cr3t-pw"))
-            #expect(try await withPassword.takeToken(bucket: "k", capacity: 2, refillPerMinute: 2, nowMillis: 0, on: f.loops[0]).get().allowed)
+            #expect(
+                try await withPassword.takeToken(
+                    bucket: "k",
+                    capacity: 2,
+                    refillPerMinute: 2,
+                    nowMillis: 0,
+                    on: f.loops[0]
+                ).get().allowed
+            )
             let withUser = f.store(try f.client(server, url: "redis://sidecar:user-pw@127.0.0.1:\(server.port)"))
-            #expect(try await withUser.takeToken(bucket: "k", capacity: 2, refillPerMinute: 2, nowMillis: 0, on: f.loops[0]).get().remaining == 0)
+            #expect(
+                try await withUser.takeToken(bucket: "k", capacity: 2, refillPerMinute: 2, nowMillis: 0, on: f.loops[0])
+                    .get().remaining == 0
+            )
 
             let without = f.store(try f.client(server))
             await #expect {
-                try await without.takeToken(bucket: "k", capacity: 2, refillPerMinute: 2, nowMillis: 0, on: f.loops[0]).get()
+                try await without.takeToken(bucket: "k", capacity: 2, refillPerMinute: 2, nowMillis: 0, on: f.loops[0])
+                    .get()
             } throws: { error in
                 Self.code(of: error) == .serverError && "\(error)".contains("NOAUTH")
             }
@@ -267,7 +357,8 @@ struct RedisStateStoreTests {
             await #expect {
                 try await wrong.consumeSingleUse(nonce: "n", expiresAtMillis: 1, nowMillis: 0, on: f.loops[0]).get()
             } throws: { error in
-                Self.code(of: error) == .serverError && "\(error)".contains("WRONGPASS") && !"\(error)".contains("wrong-guess")
+                Self.code(of: error) == .serverError && "\(error)".contains("WRONGPASS")
+                    && !"\(error)".contains("wrong-guess")
             }
             let health = try await wrong.checkHealth(on: f.loops[1]).get()
             #expect(!health.isReachable)
@@ -305,12 +396,16 @@ struct RedisStateStoreTests {
         try await withRedis { server, f in
             let redis = f.store(try f.client(server))
             for loop in f.loops {
-                #expect(try await redis.takeToken(bucket: "k", capacity: 100, refillPerMinute: 1, nowMillis: 0, on: loop).get().allowed)
+                #expect(
+                    try await redis.takeToken(bucket: "k", capacity: 100, refillPerMinute: 1, nowMillis: 0, on: loop)
+                        .get().allowed
+                )
             }
             server.stop()
             for loop in f.loops {
                 await #expect {
-                    try await redis.takeToken(bucket: "k", capacity: 100, refillPerMinute: 1, nowMillis: 0, on: loop).get()
+                    try await redis.takeToken(bucket: "k", capacity: 100, refillPerMinute: 1, nowMillis: 0, on: loop)
+                        .get()
                 } throws: { error in
                     Self.code(of: error) == .unavailable
                 }
@@ -322,7 +417,8 @@ struct RedisStateStoreTests {
             try server.start()
             for loop in f.loops {
                 let decision = try await eventually {
-                    try await redis.takeToken(bucket: "k", capacity: 100, refillPerMinute: 1, nowMillis: 0, on: loop).get()
+                    try await redis.takeToken(bucket: "k", capacity: 100, refillPerMinute: 1, nowMillis: 0, on: loop)
+                        .get()
                 }
                 #expect(decision.allowed)
             }
@@ -341,7 +437,8 @@ struct RedisStateStoreTests {
                 metricsFactory: f.metrics
             )
             func take() async throws -> RateLimitDecision {
-                try await limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+                try await limiter.takeToken(bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0])
+                    .get()
             }
             #expect(try await take().remaining == 2)
             #expect(try await take().remaining == 1)
@@ -353,7 +450,11 @@ struct RedisStateStoreTests {
             try server.start()
             let shared = try await eventually {
                 let decision = try await limiter.takeToken(
-                    bucket: "k", capacity: 3, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]
+                    bucket: "k",
+                    capacity: 3,
+                    refillPerMinute: 1,
+                    nowMillis: 0,
+                    on: f.loops[0]
                 ).get()
                 guard f.errors("rate_limit", "unavailable") == 0 || log.levels.last == .notice else {
                     throw RedisServer.Failure(description: "still falling back")
@@ -374,10 +475,14 @@ struct RedisStateStoreTests {
                     $0.connectTimeout = .milliseconds(500)
                 }
             )
-            #expect(try await redis.takeToken(bucket: "k", capacity: 10, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get().allowed)
+            #expect(
+                try await redis.takeToken(bucket: "k", capacity: 10, refillPerMinute: 1, nowMillis: 0, on: f.loops[0])
+                    .get().allowed
+            )
             server.pause()
             await #expect {
-                try await redis.takeToken(bucket: "k", capacity: 10, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+                try await redis.takeToken(bucket: "k", capacity: 10, refillPerMinute: 1, nowMillis: 0, on: f.loops[0])
+                    .get()
             } throws: { error in
                 Self.code(of: error) == .timeout && "\(error)".contains("no reply to EVALSHA within 300 ms")
             }
@@ -419,7 +524,8 @@ struct RedisStateStoreTests {
                 Self.code(of: error) == .protocolError && "\(error)".contains("longer than")
             }
             let next = try await eventually {
-                try await redis.takeToken(bucket: "k", capacity: 1, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+                try await redis.takeToken(bucket: "k", capacity: 1, refillPerMinute: 1, nowMillis: 0, on: f.loops[0])
+                    .get()
             }
             #expect(next.allowed)
         }
@@ -428,7 +534,7 @@ struct RedisStateStoreTests {
     // MARK: - TLS
 
     @Test(
-        "rediss://: the server's certificate is checked against the CA file, and its name; an unknown CA or a wrong name is refused",
+        "rediss://: the certificate is checked against the CA file and by name; an unknown CA or a wrong name is refused",
         .enabled(if: TestCertificates.available || RedisServer.required, "python3 with cryptography is not installed")
     )
     func tls() async throws {
@@ -443,14 +549,25 @@ struct RedisStateStoreTests {
             "--tls-ca-cert-file", files.ca, "--tls-auth-clients", "no",
         ]) { server, f in
             let trusted = f.store(try f.client(url: "rediss://localhost:\(tlsPort)") { $0.tlsCAFile = files.ca })
-            #expect(try await trusted.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get().remaining == 1)
+            #expect(
+                try await trusted.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0])
+                    .get().remaining == 1
+            )
             // The plain port shares the data: the TLS client really talked to this server.
             let plain = try f.client(server)
-            #expect(try await plain.send(RESPCommand("EXISTS", ["s3-sidecar:rl:k"]), on: f.loops[0]).get() == .integer(1))
+            #expect(
+                try await plain.send(RESPCommand("EXISTS", ["s3-sidecar:rl:k"]), on: f.loops[0]).get() == .integer(1)
+            )
 
             let unknownCA = f.store(try f.client(url: "rediss://localhost:\(tlsPort)"))
             await #expect {
-                try await unknownCA.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+                try await unknownCA.takeToken(
+                    bucket: "k",
+                    capacity: 2,
+                    refillPerMinute: 1,
+                    nowMillis: 0,
+                    on: f.loops[0]
+                ).get()
             } throws: { error in
                 Self.code(of: error) == .unavailable && "\(error)".contains("connecting to localhost:\(tlsPort)")
                     && "\(error)".contains("CERTIFICATE_VERIFY_FAILED")
@@ -458,7 +575,13 @@ struct RedisStateStoreTests {
             // The certificate names localhost, not the address.
             let wrongName = f.store(try f.client(url: "rediss://127.0.0.1:\(tlsPort)") { $0.tlsCAFile = files.ca })
             await #expect {
-                try await wrongName.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+                try await wrongName.takeToken(
+                    bucket: "k",
+                    capacity: 2,
+                    refillPerMinute: 1,
+                    nowMillis: 0,
+                    on: f.loops[0]
+                ).get()
             } throws: { error in
                 Self.code(of: error) == .unavailable && "\(error)".contains("connecting to 127.0.0.1:\(tlsPort)")
                     && "\(error)".contains("failedToValidateHostname")
@@ -468,7 +591,13 @@ struct RedisStateStoreTests {
                 try f.client(url: "redis://127.0.0.1:\(tlsPort)") { $0.connectTimeout = .milliseconds(500) }
             )
             await #expect(throws: StateStoreError.self) {
-                try await plainOnTLS.takeToken(bucket: "k", capacity: 2, refillPerMinute: 1, nowMillis: 0, on: f.loops[0]).get()
+                try await plainOnTLS.takeToken(
+                    bucket: "k",
+                    capacity: 2,
+                    refillPerMinute: 1,
+                    nowMillis: 0,
+                    on: f.loops[0]
+                ).get()
             }
         }
     }
@@ -481,7 +610,8 @@ struct RedisStateStoreTests {
             await redis.shutdown()
             for loop in f.loops {
                 await #expect {
-                    try await redis.takeToken(bucket: "k", capacity: 1, refillPerMinute: 1, nowMillis: 0, on: loop).get()
+                    try await redis.takeToken(bucket: "k", capacity: 1, refillPerMinute: 1, nowMillis: 0, on: loop)
+                        .get()
                 } throws: { error in
                     Self.code(of: error) == .shutDown
                 }

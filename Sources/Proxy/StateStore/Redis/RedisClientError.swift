@@ -2,7 +2,9 @@
 public struct RedisClientError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unavailable, timeout, protocolError = "protocol_error", serverError = "server_error"
+            case unavailable, timeout
+            case protocolError = "protocol_error"
+            case serverError = "server_error"
             case shutDown = "shut_down"
         }
 

@@ -73,7 +73,9 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible, 
             throw RedisConfigurationError("the Redis URL must start with redis:// or rediss://")
         }
         if rest.contains("?") || rest.contains("#") {
-            throw RedisConfigurationError("the Redis URL takes no query or fragment (redis://[user:password@]host:port/db)")
+            throw RedisConfigurationError(
+                "the Redis URL takes no query or fragment (redis://[user:password@]host:port/db)"
+            )
         }
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         var authority = rest[..<authorityEnd]
@@ -128,7 +130,9 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible, 
             database = 0
         } else {
             guard db.allSatisfy(\.isASCIIDigit), let number = Int(db), number <= Int(Int32.max) else {
-                throw RedisConfigurationError("the Redis URL's path must be a database number, as in redis://host:6379/0")
+                throw RedisConfigurationError(
+                    "the Redis URL's path must be a database number, as in redis://host:6379/0"
+                )
             }
             database = number
         }

@@ -37,7 +37,10 @@ final class RedisHealth: Sendable {
             logger.info("connected to Redis", metadata: ["redis": "\(endpoint)"])
         case .unreachable(let since, _):
             let seconds = (NIODeadline.now() - since).nanoseconds / 1_000_000_000
-            logger.notice("Redis is reachable again", metadata: ["redis": "\(endpoint)", "outage.seconds": "\(seconds)"])
+            logger.notice(
+                "Redis is reachable again",
+                metadata: ["redis": "\(endpoint)", "outage.seconds": "\(seconds)"]
+            )
         }
     }
 

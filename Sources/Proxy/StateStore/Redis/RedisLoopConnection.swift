@@ -81,10 +81,15 @@ final class RedisLoopConnection {
             connect(failFast: false, waiters: waiters)
         case .connecting(var waiters, let failFast):
             if failFast {
-                promise.fail(RedisClientError(.unavailable, "Redis at \(endpoint) is being reconnected after a failure"))
+                promise.fail(
+                    RedisClientError(.unavailable, "Redis at \(endpoint) is being reconnected after a failure")
+                )
             } else if waiters.count >= configuration.maxWaitingCommands {
                 promise.fail(
-                    RedisClientError(.unavailable, "\(waiters.count) commands already wait for the connection to \(endpoint)")
+                    RedisClientError(
+                        .unavailable,
+                        "\(waiters.count) commands already wait for the connection to \(endpoint)"
+                    )
                 )
             } else {
                 waiters.append(Waiter(command: command, promise: promise))
@@ -129,7 +134,8 @@ final class RedisLoopConnection {
                 attempt,
                 RedisClientError(
                     .timeout,
-                    "no connection to \(endpoint) within \(RedisChannelHandler.describe(timeout)) (TCP, TLS, AUTH, PING)"
+                    "no connection to \(endpoint) within \(RedisChannelHandler.describe(timeout))"
+                        + " (TCP, TLS, AUTH, PING)"
                 )
             )
         }
@@ -211,7 +217,10 @@ final class RedisLoopConnection {
                     }
                 }
                 guard values.last == .simpleString("PONG") else {
-                    return setupFailed(attempt, RedisClientError(.protocolError, "\(endpoint) did not answer PING with PONG"))
+                    return setupFailed(
+                        attempt,
+                        RedisClientError(.protocolError, "\(endpoint) did not answer PING with PONG")
+                    )
                 }
                 ready(channel, handler, attempt: attempt)
             case .failure(let error):
